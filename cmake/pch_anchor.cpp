@@ -1,0 +1,1 @@
+// Gives the precompiled-header object library a translation unit of its own.

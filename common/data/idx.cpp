@@ -1,0 +1,94 @@
+#include "common/data/idx.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "common/errors.hpp"
+#include "common/fsutil.hpp"
+
+namespace genbox {
+
+namespace {
+constexpr uint8_t kUnsignedByte = 0x08;
+constexpr int64_t kMaxElements = int64_t(1) << 34;
+
+struct GzFile {
+  gzFile file;
+  ~GzFile() { gzclose(file); }
+};
+
+// Reads up to `size` bytes; gzread also reads uncompressed files as they are.
+size_t read_some(gzFile file, uint8_t* out, size_t size, const std::string& path) {
+  size_t total = 0;
+  while (total < size) {
+    unsigned chunk = static_cast<unsigned>(std::min<size_t>(size - total, 1u << 30));
+    int got = gzread(file, out + total, chunk);
+    if (got < 0) {
+      int code = 0;
+      const char* message = gzerror(file, &code);
+      throw DataError(fmt::format("{}: corrupt compressed data ({})", path, message));
+    }
+    if (got == 0) break;
+    total += static_cast<size_t>(got);
+  }
+  return total;
+}
+}  // namespace
+
+IdxArray read_idx(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such file", path));
+  gzFile raw = gzopen(path.c_str(), "rb");
+  if (!raw) throw DataError(fmt::format("{}: cannot open", path));
+  GzFile file{raw};
+
+  uint8_t magic[4];
+  if (read_some(file.file, magic, 4, path) != 4)
+    throw DataError(fmt::format("{}: truncated: shorter than the 4-byte IDX magic", path));
+  if (magic[0] != 0 || magic[1] != 0 || magic[3] == 0 || magic[3] > 8)
+    throw DataError(fmt::format(
+        "{}: not an IDX file: magic bytes are {:02x} {:02x} {:02x} {:02x}, expected 00 00 <type> "
+        "<1..8 dims>",
+        path, magic[0], magic[1], magic[2], magic[3]));
+  if (magic[2] != kUnsignedByte)
+    throw DataError(fmt::format("{}: IDX element type 0x{:02x} is not supported (only unsigned "
+                                "bytes, 0x08)",
+                                path, magic[2]));
+
+  IdxArray array;
+  int64_t elements = 1;
+  for (int d = 0; d < magic[3]; ++d) {
+    uint8_t size[4];
+    if (read_some(file.file, size, 4, path) != 4)
+      throw DataError(fmt::format("{}: truncated: header ends inside dimension {} of {}", path,
+                                  d + 1, magic[3]));
+    int64_t n = (int64_t(size[0]) << 24) | (int64_t(size[1]) << 16) | (int64_t(size[2]) << 8) | size[3];
+    array.dims.push_back(n);
+    elements *= n;
+    if (elements > kMaxElements)
+      throw DataError(fmt::format("{}: header claims more than {} elements; corrupt", path, kMaxElements));
+  }
+
+  array.data.resize(static_cast<size_t>(elements));
+  size_t got = read_some(file.file, array.data.data(), array.data.size(), path);
+  if (got != array.data.size())
+    throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path,
+                                elements, got));
+  uint8_t extra;
+  if (read_some(file.file, &extra, 1, path) != 0)
+    throw DataError(fmt::format("{}: corrupt: data continues past the {} bytes the header describes",
+                                path, elements));
+  return array;
+}
+
+void write_idx(const std::string& path, const IdxArray& array) {
+  std::string bytes = {0, 0, static_cast<char>(kUnsignedByte), static_cast<char>(array.dims.size())};
+  for (int64_t n : array.dims)
+    for (int shift = 24; shift >= 0; shift -= 8) bytes += static_cast<char>((n >> shift) & 0xff);
+  bytes.append(array.data.begin(), array.data.end());
+  write_file_atomic(path, bytes);
+}
+
+}  // namespace genbox

@@ -1,0 +1,34 @@
+// Where and how tensors compute: device choice, CPU threads, seeding and bf16 autocast.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/settings.hpp"
+
+namespace genbox {
+
+// "auto" picks cuda:0 when a GPU is present; asking for CUDA without one is a ConfigError.
+c10::Device resolve_device(const std::string& spec);
+
+// Applies threads, seeds torch's generators and returns the device.
+c10::Device setup_device(const DeviceSettings& settings, int64_t seed);
+
+// While alive, matmuls autocast to bf16 on CUDA when precision is "bf16"; elsewhere a no-op.
+class AutocastGuard {
+ public:
+  AutocastGuard(const std::string& precision, c10::Device device);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  bool previous_ = false;
+};
+
+std::string torch_version();
+
+}  // namespace genbox

@@ -1,0 +1,26 @@
+// Error kinds an experiment maps to exit codes (see DESIGN.md, "Command line").
+#pragma once
+
+#include <stdexcept>
+
+namespace genbox {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A missing, truncated or malformed data file; the message names the path.
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,  // also config errors
+  kExitData = 3,
+  kExitNonFinite = 4,
+  kExitSigint = 130,
+  kExitSigterm = 143,
+};
+
+}  // namespace genbox

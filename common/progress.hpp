@@ -1,0 +1,33 @@
+// Training progress: a live single line on a terminal, plain periodic lines otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace genbox {
+
+class Progress {
+ public:
+  Progress(int64_t first_step, int64_t total_steps);
+
+  // Redraws the live line (at most ~10 times a second) when stdout is a terminal.
+  void update(int64_t step, const std::string& metrics);
+  // The same facts as one plain line, for the log.
+  std::string line(int64_t step, const std::string& metrics) const;
+  // Ends the live line so that the next print starts on a fresh one.
+  void finish_line();
+  bool interactive() const { return interactive_; }
+
+ private:
+  double steps_per_second(int64_t step) const;
+  int64_t first_step_, total_steps_;
+  bool interactive_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point started_, last_draw_;
+};
+
+// "1h02m", "3m05s", "12s".
+std::string format_duration(double seconds);
+
+}  // namespace genbox

@@ -1,0 +1,21 @@
+#include "flows/inpaint.hpp"
+
+#include <torch/torch.h>
+
+namespace genbox::flows {
+
+torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed,
+                      const InpaintOptions& options, at::Generator generator) {
+  torch::Tensor hidden = 1 - observed.to(x.dtype());
+  torch::Tensor current = x * (1 - hidden) + at::rand(x.sizes(), generator).to(x.device()) * hidden;
+  for (int64_t i = 0; i < options.steps; ++i) {
+    torch::Tensor leaf = current.detach().requires_grad_(true);
+    torch::Tensor gradient = torch::autograd::grad({model->log_prob(leaf).sum()}, {leaf})[0];
+    double step = options.step_scale / (100.0 + static_cast<double>(i));
+    torch::Tensor noise = at::randn(x.sizes(), generator).to(x.device()) * options.noise;
+    current = (current + step * (gradient + noise) * hidden).clamp(0, 1).detach();
+  }
+  return current;
+}
+
+}  // namespace genbox::flows

@@ -1,0 +1,21 @@
+// NICE's inpainting (section 5.2 of the paper): keep the observed pixels, and move the hidden
+// ones by projected stochastic gradient ascent on log p(x).
+#pragma once
+
+#include <ATen/core/Generator.h>
+
+#include "flows/nice.hpp"
+
+namespace genbox::flows {
+
+struct InpaintOptions {
+  int64_t steps = 1000;
+  double step_scale = 10.0;   // step size at iteration i is step_scale / (100 + i), as in the paper
+  double noise = 1.0;         // scale of the Gaussian noise added to the gradient
+};
+
+// x in [0,1]^D (N x D), observed: 1 where the pixel is kept. Returns the completed images.
+torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed,
+                      const InpaintOptions& options, at::Generator generator);
+
+}  // namespace genbox::flows
