@@ -27,7 +27,7 @@ class Progress {
   std::chrono::steady_clock::time_point started_, last_draw_;
 };
 
-// "1h02m", "3m05s", "12s".
+// "1h02m", "3m05s", "12.3s"; "?" when unknown.
 std::string format_duration(double seconds);
 
 }  // namespace genbox

@@ -79,6 +79,9 @@ Run Run::open(const std::filesystem::path& dir) {
   }
   run.elapsed_before_ = run.meta_.value("wall_time_s", 0.0);
   run.metrics_ = open_append(dir / "metrics.jsonl");
+  // A run killed mid-write leaves a torn last line; new lines must not be glued onto it.
+  std::string metrics = read_file(dir / "metrics.jsonl");
+  if (!metrics.empty() && metrics.back() != '\n') std::fputc('\n', run.metrics_.get());
   run.log_ = open_append(dir / "log.txt");
   return run;
 }

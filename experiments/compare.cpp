@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/report/diff.hpp"
-#include "common/report/files.hpp"
+#include "common/fsutil.hpp"
 #include "common/report/html.hpp"
 #include "common/report/runs.hpp"
 #include "common/report/summary.hpp"
@@ -138,7 +138,7 @@ std::vector<Run> load_runs(const std::vector<std::string>& dirs) {
 
 bool write_output(const std::string& path, const std::string& content) {
   try {
-    write_file_atomically(path, content);
+    genbox::write_file_atomic(path, content);
     fmt::print(stderr, "compare: wrote {}\n", path);
     return true;
   } catch (const std::exception& e) {

@@ -166,13 +166,12 @@ torch::Tensor prepare(const Data& data, const torch::Tensor& rows, at::Generator
 
 struct Evaluation {
   double bpd = NAN;   // images only
-  double nats = NAN;  // mean log p(x) on [0,1]^D (the paper's figure; higher is better)
+  double nats = NAN;  // images: mean log p(x) on [0,1]^D, the paper's figure (higher is better)
   double nll = NAN;   // mean -log p(x) per example, in nats
   double metric() const { return std::isnan(bpd) ? nll : bpd; }
   nlohmann::json json() const {
-    nlohmann::json out = {{"nll", nll}};
-    if (!std::isnan(bpd)) out.update({{"bpd", bpd}, {"nats", nats}});
-    return out;
+    if (std::isnan(bpd)) return {{"nll", nll}};
+    return {{"bpd", bpd}, {"loglik_nats", nats}};
   }
 };
 
@@ -346,7 +345,7 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
       checkpoints.save(*model, ema.get(), optimizer.get(), state);
       if (improved) checkpoints.mark_best();
       progress.finish_line();
-      run.log(fmt::format("step {} | test {}{}", state.step, data.images ? fmt::format("bpd {:.4f} | nats {:.2f}", e.bpd, e.nats) : fmt::format("nll {:.4f}", e.nll),
+      run.log(fmt::format("step {} | test {}{}", state.step, data.images ? fmt::format("bpd {:.4f} | log-likelihood {:.2f} nats", e.bpd, e.nats) : fmt::format("nll {:.4f}", e.nll),
                           improved ? " (best)" : ""));
     } else if (due(c.train.checkpoint_every, state.step)) {
       checkpoints.save(*model, ema.get(), optimizer.get(), state);

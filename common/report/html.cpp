@@ -11,7 +11,7 @@
 #include <set>
 
 #include "common/report/diff.hpp"
-#include "common/report/files.hpp"
+#include "common/fsutil.hpp"
 #include "common/report/summary.hpp"
 #include "common/report/svg.hpp"
 

@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "common/report/diff.hpp"
-#include "common/report/files.hpp"
+#include "common/fsutil.hpp"
 
 namespace genbox::report {
 namespace fs = std::filesystem;

@@ -1,5 +1,7 @@
 #include "common/report/summary.hpp"
 
+#include "common/progress.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,7 +14,7 @@ namespace genbox::report {
 namespace {
 
 bool is_score_word(const std::string& word) {
-  for (const char* stem : {"accuracy", "acc", "ap", "map", "ar"}) {
+  for (const char* stem : {"accuracy", "acc", "ap", "map", "ar", "loglik"}) {
     std::string_view s(stem);
     if (word.compare(0, s.size(), s) == 0 &&
         std::all_of(word.begin() + static_cast<std::ptrdiff_t>(s.size()), word.end(),
@@ -80,13 +82,6 @@ void sort_by_metric(std::vector<Run>& runs, const std::string& metric) {
   });
   runs.clear();
   for (auto& entry : keyed) runs.push_back(std::move(entry.second));
-}
-
-std::string format_duration(double seconds) {
-  if (seconds < 60) return fmt::format("{:.1f}s", seconds);
-  auto whole = static_cast<long long>(std::llround(seconds));
-  if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
-  return fmt::format("{}h{:02}m", whole / 3600, whole % 3600 / 60);
 }
 
 Table summary_table(const std::vector<Run>& runs, const std::vector<std::string>& config_keys) {

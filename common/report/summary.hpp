@@ -15,7 +15,8 @@ namespace genbox::report {
 inline constexpr const char* kEvalSplit = "eval";
 
 // Whether a larger value is better, judged by name: a word (split at '_', '/', '.', '-', ...)
-// that is accuracy, acc, ap, map or ar, optionally followed by digits (acc1, AP50, mAP, AR100).
+// that is accuracy, acc, ap, map, ar or loglik, optionally followed by digits (acc1, AP50,
+// mAP, AR100, loglik_nats).
 // Everything else (losses, bits/dim, distances) is better lower.
 bool higher_is_better(std::string_view metric);
 
@@ -33,8 +34,6 @@ std::vector<std::string> eval_metric_names(const std::vector<Run>& runs);
 // last, in their given order.
 void sort_by_metric(std::vector<Run>& runs, const std::string& metric);
 
-// "42.0s", "12m05s", "3h07m".
-std::string format_duration(double seconds);
 
 // Columns: run, experiment, status, step, wall time, best and last of each eval metric, then
 // `config_keys` (typically those that differ between the runs).

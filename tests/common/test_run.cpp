@@ -64,6 +64,17 @@ TEST_CASE("metrics.jsonl round-trips values exactly, one object per line") {
   CHECK(std::count(text.begin(), text.end(), '\n') == 3);
 }
 
+TEST_CASE("a reopened run starts its metrics on a fresh line after a torn one") {
+  TempDir out;
+  std::filesystem::path dir = Run::create(out.path().string(), "nice", "torn", "", "").dir();
+  genbox::testing::write_text(dir / "metrics.jsonl", "{\"step\":1,\"split\":\"train\"}\n{\"step\":2,\"spl");
+  Run::open(dir).append_metrics(2, "train", {{"loss", 1.0}});
+  std::string text = read_file(dir / "metrics.jsonl");
+  std::string last = text.substr(text.rfind('\n', text.size() - 2) + 1);
+  CHECK(nlohmann::json::parse(last)["step"] == 2);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);
+}
+
 TEST_CASE("opening a directory without meta.json is a clear error") {
   TempDir out;
   CHECK_THROWS_WITH(Run::open(out.path()), (out.path().string() + " is not a run directory: no meta.json").c_str());
@@ -78,8 +89,12 @@ TEST_CASE("atomic writes replace the whole file and leave no temporary behind") 
 }
 
 TEST_CASE("durations are short and readable") {
-  CHECK(format_duration(5) == "5s");
+  CHECK(format_duration(5) == "5.0s");
   CHECK(format_duration(65) == "1m05s");
   CHECK(format_duration(3725) == "1h02m");
+  CHECK(format_duration(42.04) == "42.0s");
+  CHECK(format_duration(754.2) == "12m34s");
+  CHECK(format_duration(3599.6) == "1h00m");  // rounded before it is split into units
+  CHECK(format_duration(36000) == "10h00m");
   CHECK(format_duration(-1) == "?");
 }

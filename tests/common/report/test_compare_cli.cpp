@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "common/report/files.hpp"
+#include "common/fsutil.hpp"
 #include "tests/common/report/fixture_runs.hpp"
 
 using namespace genbox::report;
@@ -31,7 +31,7 @@ Result run_compare(const std::string& arguments) {
     result.out.append(buffer, n);
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.err = read_file(err_file);
+  result.err = genbox::read_file(err_file);
   fs::remove(err_file);
   return result;
 }
@@ -90,9 +90,9 @@ TEST_CASE("--csv and --html are written whole, leaving no temporary file") {
                               quoted(out / "runs.csv") + " --html=" + quoted(out / "report.html") +
                               " --x time --smooth 0.5");
   CHECK(result.exit_code == 0);
-  CHECK(read_file(out / "runs.csv").rfind("run,experiment,status,step,wall_time_s,bpd_best", 0) ==
+  CHECK(genbox::read_file(out / "runs.csv").rfind("run,experiment,status,step,wall_time_s,bpd_best", 0) ==
         0);
-  std::string html = read_file(out / "report.html");
+  std::string html = genbox::read_file(out / "report.html");
   CHECK(html.size() - html.rfind("</html>\n") == 8);
   std::size_t files = 0;
   for (const auto& entry : fs::directory_iterator(out)) files += entry.is_regular_file();

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <set>
 
-#include "common/report/files.hpp"
+#include "common/fsutil.hpp"
 #include "common/report/html.hpp"
 #include "tests/common/report/fixture_runs.hpp"
 
@@ -106,10 +106,10 @@ TEST_CASE(
   CHECK(html.find("<th>sampler.name</th>") != std::string::npos);
   // The latest step grid of each run with samples, and the extras by name.
   std::string latest_of_finished =
-      base64_encode(read_file(fixtures::path(fixtures::kFinished) / "samples/step_0003000.png"));
+      base64_encode(genbox::read_file(fixtures::path(fixtures::kFinished) / "samples/step_0003000.png"));
   CHECK(html.find(latest_of_finished) != std::string::npos);
   std::string first_of_finished =
-      base64_encode(read_file(fixtures::path(fixtures::kFinished) / "samples/step_0001000.png"));
+      base64_encode(genbox::read_file(fixtures::path(fixtures::kFinished) / "samples/step_0001000.png"));
   CHECK(html.find(first_of_finished) == std::string::npos);
   CHECK(count(html, "<img ") == 5);  // 4 runs with grids + inpaint.png
   CHECK(html.find("<h3>inpaint.png</h3>") != std::string::npos);
@@ -133,7 +133,7 @@ TEST_CASE("report options: wall time axis, smoothing, samples at a step") {
   CHECK(count(html, "stroke-opacity=\"0.22\"") == 15);
   // The finished run has no grid at 2000, so its latest before that (1000) is shown.
   std::string grid_1000 =
-      base64_encode(read_file(fixtures::path(fixtures::kFinished) / "samples/step_0001000.png"));
+      base64_encode(genbox::read_file(fixtures::path(fixtures::kFinished) / "samples/step_0001000.png"));
   CHECK(html.find(grid_1000) != std::string::npos);
   CHECK(html.find("Latest grid at or before step 2000") != std::string::npos);
 }
