@@ -43,9 +43,6 @@ std::string toml_quote(std::string_view text) {
   return out + "\"";
 }
 
-namespace {
-
-// Shortest text that reads back as the same double and that TOML reads as a float.
 std::string toml_float(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
@@ -53,6 +50,8 @@ std::string toml_float(double value) {
   if (text.find_first_of(".eE") == std::string::npos) text += ".0";
   return text;
 }
+
+namespace {
 
 std::string toml_int_list(const std::vector<int64_t>& values) {
   std::string out = "[";

@@ -73,4 +73,8 @@ size_t edit_distance(std::string_view a, std::string_view b);
 // TOML's spelling of a string literal (quoted, escaped).
 std::string toml_quote(std::string_view text);
 
+// The shortest text that reads back as the same double and that TOML reads as a float: it keeps
+// a decimal point, so a float setting of 1 reads "1.0", unlike an integer setting of 1.
+std::string toml_float(double value);
+
 }  // namespace genbox

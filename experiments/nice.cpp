@@ -72,7 +72,7 @@ struct NiceConfig {
     std::string mask = "bottom_half";
     int64_t steps = 500;
     double step_scale = 10.0;
-    double noise = 1.0;
+    double noise = 0.0;
   } inpaint;
 };
 
@@ -119,7 +119,7 @@ Schema describe(NiceConfig& c) {
                "which pixels are hidden");
   s.add("inpaint.steps", c.inpaint.steps, 1, 1000000, "projected gradient ascent iterations");
   s.add("inpaint.step_scale", c.inpaint.step_scale, 0.0, 1e6, "step size at iteration i: step_scale / (100 + i)");
-  s.add("inpaint.noise", c.inpaint.noise, 0.0, 1e6, "std of the Gaussian noise added to the gradient");
+  s.add("inpaint.noise", c.inpaint.noise, 0.0, 1e6, "std of the noise added to the normalised gradient (the paper adds 1)");
   return s;
 }
 

@@ -10,10 +10,14 @@ torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& 
   torch::Tensor current = x * (1 - hidden) + at::rand(x.sizes(), generator).to(x.device()) * hidden;
   for (int64_t i = 0; i < options.steps; ++i) {
     torch::Tensor leaf = current.detach().requires_grad_(true);
-    torch::Tensor gradient = torch::autograd::grad({model->log_prob(leaf).sum()}, {leaf})[0];
+    torch::Tensor gradient = torch::autograd::grad({model->log_prob(leaf).sum()}, {leaf})[0] * hidden;
+    // A trained flow's log p can change by thousands of nats per unit of a pixel, so the raw
+    // gradient would throw pixels to 0 or 1; scaled to unit RMS per image, the paper's step
+    // schedule moves pixels by about step_scale / (100 + i) whatever the model's scale.
+    torch::Tensor rms = (gradient.square().sum(1, true) / hidden.sum(1, true).clamp_min(1)).sqrt().clamp_min(1e-12);
     double step = options.step_scale / (100.0 + static_cast<double>(i));
     torch::Tensor noise = at::randn(x.sizes(), generator).to(x.device()) * options.noise;
-    current = (current + step * (gradient + noise) * hidden).clamp(0, 1).detach();
+    current = (current + step * (gradient / rms + noise) * hidden).clamp(0, 1).detach();
   }
   return current;
 }

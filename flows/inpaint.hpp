@@ -1,5 +1,6 @@
 // NICE's inpainting (section 5.2 of the paper): keep the observed pixels, and move the hidden
-// ones by projected stochastic gradient ascent on log p(x).
+// ones by projected stochastic gradient ascent on log p(x), with the paper's step schedule
+// applied to the gradient scaled to unit RMS per image.
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -10,8 +11,8 @@ namespace genbox::flows {
 
 struct InpaintOptions {
   int64_t steps = 1000;
-  double step_scale = 10.0;   // step size at iteration i is step_scale / (100 + i), as in the paper
-  double noise = 1.0;         // scale of the Gaussian noise added to the gradient
+  double step_scale = 10.0;  // step at iteration i is step_scale / (100 + i), as in the paper
+  double noise = 0.0;        // std of the Gaussian noise added to the normalised gradient
 };
 
 // x in [0,1]^D (N x D), observed: 1 where the pixel is kept. Returns the completed images.

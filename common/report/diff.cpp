@@ -1,5 +1,7 @@
 #include "common/report/diff.hpp"
 
+#include "common/config.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -10,35 +12,10 @@
 namespace genbox::report {
 namespace {
 
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04X}", static_cast<int>(c));
-        else
-          out += c;
-    }
-  }
-  return out + '"';
-}
-
-// A float keeps a decimal point, so 1.0 and 1 (float and integer settings) read differently.
-std::string float_text(double value) {
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
-  return text;
-}
-
 std::string toml_text(const toml::node& node) {
-  if (const auto* s = node.as_string()) return quoted(s->get());
+  if (const auto* s = node.as_string()) return toml_quote(s->get());
   if (const auto* i = node.as_integer()) return fmt::format("{}", i->get());
-  if (const auto* f = node.as_floating_point()) return float_text(f->get());
+  if (const auto* f = node.as_floating_point()) return toml_float(f->get());
   if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
   if (const auto* array = node.as_array()) {
     std::string out = "[";

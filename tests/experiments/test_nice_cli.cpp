@@ -181,3 +181,11 @@ TEST_CASE("SIGTERM finishes the step, saves a checkpoint, marks the run interrup
   CHECK(load_checkpoint(run / "checkpoints/last.pt", *model, nullptr, nullptr, false).step == meta["step"].get<int64_t>());
   CHECK(read_text(out / "stdout").find("resume with: nice train --resume") != std::string::npos);
 }
+
+TEST_CASE("the README's NICE key table is the one the binary prints") {
+  auto markdown = run_command(binary("nice") + " train --print-config=markdown 2>/dev/null");
+  REQUIRE(markdown.exit_code == 0);
+  std::string readme = read_text(std::filesystem::path(GENBOX_SOURCE_DIR) / "README.md");
+  CHECK_MESSAGE(readme.find(markdown.output) != std::string::npos,
+                "README.md is out of date: paste `build/bin/nice train --print-config=markdown` into it");
+}

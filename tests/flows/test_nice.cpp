@@ -87,7 +87,7 @@ TEST_CASE("inpainting keeps observed pixels and raises log p of the hidden ones"
   observed.narrow(1, 8, 8).zero_();
   InpaintOptions options;
   options.steps = 200;
-  options.step_scale = 0.05;
+  options.step_scale = 2.0;
   options.noise = 0.0;
   torch::Tensor filled = inpaint(model, x, observed, options, at::make_generator<at::CPUGeneratorImpl>(4));
   CHECK(torch::equal(filled.narrow(1, 0, 8), x.narrow(1, 0, 8)));
