@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 #include <toml++/toml.h>
 
 namespace genbox {
@@ -53,9 +54,13 @@ std::string toml_float(double value) {
 
 namespace {
 
-std::string toml_int_list(const std::vector<int64_t>& values) {
+template <typename T>
+std::string toml_list(const std::vector<T>& values) {
   std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if constexpr (std::is_same_v<T, double>) out += (i ? ", " : "") + toml_float(values[i]);
+    else out += (i ? ", " : "") + std::to_string(values[i]);
+  }
   return out + "]";
 }
 
@@ -125,6 +130,11 @@ void Schema::add(const std::string& key, std::vector<int64_t>& target, int64_t m
   register_field({key, Kind::integer_list, doc, &target, "", double(min), double(max), {}});
 }
 
+void Schema::add(const std::string& key, std::vector<double>& target, double min, double max,
+                 const std::string& doc) {
+  register_field({key, Kind::real_list, doc, &target, "", min, max, {}});
+}
+
 const Schema::Field* Schema::find(const std::string& key) const {
   for (const Field& f : fields_)
     if (f.key == key) return &f;
@@ -154,7 +164,8 @@ std::string Schema::value_toml(const Field& f) const {
     case Kind::real: return toml_float(*static_cast<double*>(f.target));
     case Kind::string:
     case Kind::choice: return toml_quote(*static_cast<std::string*>(f.target));
-    case Kind::integer_list: return toml_int_list(*static_cast<std::vector<int64_t>*>(f.target));
+    case Kind::integer_list: return toml_list(*static_cast<std::vector<int64_t>*>(f.target));
+    case Kind::real_list: return toml_list(*static_cast<std::vector<double>*>(f.target));
   }
   return "";
 }
@@ -179,6 +190,7 @@ std::string Schema::describe_type(const Field& f) {
       return out;
     }
     case Kind::integer_list: return range("an array of integers each");
+    case Kind::real_list: return range("an array of floats each");
   }
   return "";
 }
@@ -266,6 +278,21 @@ struct Schema::Loader {
           values.push_back(*v);
         }
         *static_cast<std::vector<int64_t>*>(f.target) = std::move(values);
+        return;
+      }
+      case Kind::real_list: {
+        auto* array = node.as_array();
+        if (!array) fail_type();
+        std::vector<double> values;
+        for (const toml::node& element : *array) {
+          std::optional<double> v;
+          if (auto d = element.value_exact<double>()) v = *d;
+          else if (auto i = element.value_exact<int64_t>()) v = double(*i);
+          if (!v) fail_type();
+          if (!(*v >= f.min && *v <= f.max)) fail_range(node_text(node));
+          values.push_back(*v);
+        }
+        *static_cast<std::vector<double>*>(f.target) = std::move(values);
         return;
       }
     }

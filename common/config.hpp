@@ -30,6 +30,8 @@ class Schema {
                   const std::string& doc);
   void add(const std::string& key, std::vector<int64_t>& target, int64_t min, int64_t max,
            const std::string& doc);
+  void add(const std::string& key, std::vector<double>& target, double min, double max,
+           const std::string& doc);
 
   // Settings from a TOML file; every key in it must be known.
   void load_file(const std::string& path);
@@ -48,7 +50,7 @@ class Schema {
   std::string nearest_key(const std::string& key) const;
 
  private:
-  enum class Kind { boolean, integer, real, string, choice, integer_list };
+  enum class Kind { boolean, integer, real, string, choice, integer_list, real_list };
   struct Field {
     std::string key;
     Kind kind;

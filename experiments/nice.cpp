@@ -24,6 +24,7 @@
 #include "common/errors.hpp"
 #include "common/fsutil.hpp"
 #include "common/images.hpp"
+#include "common/likelihood.hpp"
 #include "common/optim.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
@@ -158,7 +159,7 @@ Data load_data(const NiceConfig& c, torch::Device device, bool need_train) {
 
 // A batch as the flow sees it: dequantized pixels in [0,1], or the toy points themselves.
 torch::Tensor prepare(const Data& data, const torch::Tensor& rows, at::Generator generator) {
-  return data.images ? flows::dequantize(rows, generator) : rows;
+  return data.images ? dequantize(rows, generator) : rows;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ Evaluation evaluate(Nice& model, const Data& data, int64_t batch_size, int64_t s
   e.nll = -total_log_prob / double(n);
   if (data.images) {
     e.nats = -e.nll;
-    e.bpd = flows::bits_per_dim(torch::tensor(-e.nll, torch::kFloat64), data.dim()).item<double>();
+    e.bpd = bits_per_dim(torch::tensor(-e.nll, torch::kFloat64), data.dim()).item<double>();
   }
   return e;
 }
@@ -444,7 +445,7 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
 
   torch::NoGradGuard no_grad;
   auto mean_bpd = [&](const torch::Tensor& images) {
-    return flows::bits_per_dim(r.model->log_prob(images), r.data.dim()).mean().item<double>();
+    return bits_per_dim(r.model->log_prob(images), r.data.dim()).mean().item<double>();
   };
   std::vector<int64_t> shape = {n};
   shape.insert(shape.end(), r.data.image_shape.begin(), r.data.image_shape.end());

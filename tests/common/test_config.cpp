@@ -16,6 +16,7 @@ struct Example {
   std::string name = "run";
   std::string prior = "logistic";
   std::vector<int64_t> dims = {64, 128};
+  std::vector<double> scales = {1.0, 2.5};
 };
 
 Schema describe(Example& e) {
@@ -26,6 +27,7 @@ Schema describe(Example& e) {
   s.add("run.name", e.name, "a name");
   s.add_choice("model.prior", e.prior, {"logistic", "gaussian"}, "prior");
   s.add("model.dims", e.dims, 1, 4096, "widths");
+  s.add("eval.scales", e.scales, 0.0, 10.0, "guidance scales");
   return s;
 }
 
@@ -123,6 +125,9 @@ TEST_CASE("overrides use TOML values, and bare words are strings") {
   s.apply_override("model.dims=[8,16]");
   s.apply_override("run.name=baseline");
   s.apply_override("model.flag=true");
+  s.apply_override("eval.scales=[0, 1.5, 4]");
+  CHECK(e.scales == std::vector<double>{0.0, 1.5, 4.0});
+  CHECK_THROWS_WITH(s.apply_override("eval.scales=[1, 11]"), doctest::Contains("is out of range; expected an array of floats each in [0, 10]"));
   CHECK(e.steps == 7);
   CHECK(e.lr == 3e-4);
   CHECK(e.dims == std::vector<int64_t>{8, 16});
@@ -154,6 +159,7 @@ TEST_CASE("to_toml writes every key and reads back to the same values") {
   CHECK(read.name == "a \"quoted\" name");
   CHECK(read.steps == written.steps);
   CHECK(read.dims == written.dims);
+  CHECK(read.scales == written.scales);
   CHECK(t.to_toml(false) == s.to_toml(false));
 }
 
@@ -161,6 +167,6 @@ TEST_CASE("the markdown table has one row per key with its default") {
   Example e;
   Schema s = describe(e);
   std::string table = s.to_markdown();
-  CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 6);
+  CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 7);
   CHECK(table.find("| `train.steps` | `100` | an integer in [1, 1000000] | steps |") != std::string::npos);
 }
