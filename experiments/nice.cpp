@@ -243,8 +243,12 @@ int64_t nan_fault_step() {
 }
 
 int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
-  // Setup: device, seed, run directory (only now that the config is valid).
+  // Setup: device, seed, data and model first, so that a bad dataset is reported before
+  // anything is written; then the run directory.
   torch::Device device = setup_device(c.device, c.run.seed);
+  Data data = load_data(c, device, true);
+  Nice model(model_options(c, data.dim()));
+  model->to(device);
   const bool resuming = !cli.resume_dir.empty();
   Run run = resuming ? Run::open(cli.resume_dir)
                      : Run::create(c.run.out_dir, "nice", c.run.name, schema.to_toml(true), cli.text);
@@ -253,21 +257,15 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
     run.mark_resumed(cli.text);
   }
   run.meta().update({{"torch_version", torch_version()}, {"device", device.str()},
-                     {"threads", torch::get_num_threads()}, {"seed", c.run.seed}});
+                     {"threads", torch::get_num_threads()}, {"seed", c.run.seed},
+                     {"data_shape", data.images ? data.image_shape : std::vector<int64_t>{data.dim()}}});
   run.write_meta();
   run.log(fmt::format("run {} | device {} | {} threads", run.dir().string(), device.str(),
                       torch::get_num_threads()));
-
-  // Data.
-  Data data = load_data(c, device, true);
-  run.meta()["data_shape"] = data.images ? data.image_shape : std::vector<int64_t>{data.dim()};
-  run.write_meta();
   run.log(fmt::format("data {}: {} train, {} test, {} dims", c.data.dataset, data.train.size(0),
                       data.test.size(0), data.dim()));
 
-  // Model, optimizer, EMA.
-  Nice model(model_options(c, data.dim()));
-  model->to(device);
+  // Optimizer, EMA, batches, checkpoints.
   auto optimizer = make_optimizer(*model, c.optim);
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(*model, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));

@@ -93,7 +93,7 @@ struct RfConfig {
     int64_t batch_size = 250;
   } eval;
   struct {
-    int64_t epochs = 2;
+    int64_t epochs = 5;
     int64_t batch_size = 128;
     double lr = 1e-3;
   } classifier;
@@ -348,8 +348,11 @@ int64_t nan_fault_step() {
 }
 
 int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
-  // Setup: device, seed, run directory (only now that the config is valid).
+  // Setup: device, seed, data and model first, so that a bad dataset or model shape is reported
+  // before anything is written; then the run directory.
   torch::Device device = setup_device(c.device, c.run.seed);
+  Data data = load_data(c, device, true);
+  VelocityModel model = build_model(c, data, device);
   const bool resuming = !cli.resume_dir.empty();
   Run run = resuming ? Run::open(cli.resume_dir) : Run::create(c.run.out_dir, "rf_dit", c.run.name, schema.to_toml(true), cli.text);
   if (resuming) {
@@ -357,20 +360,15 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
     run.mark_resumed(cli.text);
   }
   run.meta().update({{"torch_version", torch_version()}, {"device", device.str()},
-                     {"threads", torch::get_num_threads()}, {"seed", c.run.seed}, {"precision", c.device.precision}});
+                     {"threads", torch::get_num_threads()}, {"seed", c.run.seed}, {"precision", c.device.precision},
+                     {"data_shape", data.shape}});
   run.write_meta();
   run.log(fmt::format("run {} | device {} | {} threads | {}", run.dir().string(), device.str(),
                       torch::get_num_threads(), c.device.precision));
-
-  // Data.
-  Data data = load_data(c, device, true);
-  run.meta()["data_shape"] = data.shape;
-  run.write_meta();
   run.log(fmt::format("data {}: {} train, {} test, {} classes", c.data.dataset, data.train.size(0),
                       data.test.size(0), data.num_classes));
 
-  // Model, optimizer, EMA.
-  VelocityModel model = build_model(c, data, device);
+  // Optimizer, EMA, batches, checkpoints.
   torch::nn::Module& module = *model.module();
   auto optimizer = make_optimizer(module, c.optim);
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(module, c.optim.ema_decay) : nullptr;
@@ -536,7 +534,7 @@ torch::Tensor classifier_hits(Classifier& classifier, const torch::Tensor& x, co
   std::vector<torch::Tensor> hits;
   for (int64_t i = 0; i < x.size(0); i += batch) {
     int64_t n = std::min(batch, x.size(0) - i);
-    hits.push_back(classifier->forward(x.narrow(0, i, n)).argmax(1).eq(labels.narrow(0, i, n)).to(torch::kFloat32));
+    hits.push_back(classifier->forward(x.narrow(0, i, n)).argmax(1).eq(labels.narrow(0, i, n)).to(torch::kFloat64));
   }
   return torch::cat(hits);
 }
@@ -559,7 +557,10 @@ int train_classifier(RfConfig& c) {
     torch::Tensor loss = torch::cross_entropy_loss(classifier->forward(x), data.train_labels.index_select(0, rows));
     loss.backward();
     optimizer.step();
-    progress.update(step, fmt::format("loss {:.4f}", loss.item<double>()));
+    std::string summary = fmt::format("loss {:.4f}", loss.item<double>());
+    progress.update(step, summary);
+    if (!progress.interactive() && step % sampler.batches_per_epoch() == 0)
+      fmt::print("epoch {} | {}\n", step / sampler.batches_per_epoch(), progress.line(step, summary));
   }
   progress.finish_line();
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);

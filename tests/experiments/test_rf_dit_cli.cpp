@@ -106,3 +106,27 @@ TEST_CASE("rf_dit without its classifier says how to make one") {
   CHECK(eval.exit_code == 3);
   CHECK(eval.output.find("no classifier; train one with `rf_dit classifier`") != std::string::npos);
 }
+
+TEST_CASE("the README's rf_dit key table is the one the binary prints") {
+  auto markdown = run_command(binary("rf_dit") + " train --print-config=markdown 2>/dev/null");
+  REQUIRE(markdown.exit_code == 0);
+  std::string readme = read_text(std::filesystem::path(GENBOX_SOURCE_DIR) / "README.md");
+  CHECK_MESSAGE(readme.find(markdown.output) != std::string::npos,
+                "README.md is out of date: paste `build/bin/rf_dit train --print-config=markdown` into it");
+}
+
+TEST_CASE("rf_dit config errors exit 2 before anything is written") {
+  TempDir out;
+  auto bad = run_command(binary("rf_dit") + " train flow.timesteps=logit_norml run.out_dir=" + out.path().string());
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("did you mean \"logit_normal\"?") != std::string::npos);
+  const std::string tiny = " data.dataset=idx data.root=" + out.path().string() + " run.out_dir=" + out.path().string();
+  auto missing = run_command(binary("rf_dit") + " train" + tiny);
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.output.find("t10k-images-idx3-ubyte.gz (or without .gz): no such file") != std::string::npos);
+  write_tiny_image_set(out.path());
+  auto heads = run_command(binary("rf_dit") + " train model.width=30 model.heads=4" + tiny);
+  CHECK(heads.exit_code == 2);
+  CHECK(heads.output.find("model.width = 30 must be divisible by model.heads = 4") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out / "rf_dit"));
+}
