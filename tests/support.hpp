@@ -45,7 +45,10 @@ inline CommandResult run_command(const std::string& command) {
   return {code, output};
 }
 
-inline std::string binary(const std::string& name) { return std::string(GENBOX_BIN_DIR) + "/" + name; }
+// Where the build put the programs, and the source tree: defined in support.cpp alone, so that
+// these absolute paths do not keep ccache from sharing the other test objects across clones.
+std::string binary(const std::string& name);
+std::filesystem::path source_dir();
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

@@ -185,7 +185,7 @@ TEST_CASE("SIGTERM finishes the step, saves a checkpoint, marks the run interrup
 TEST_CASE("the README's NICE key table is the one the binary prints") {
   auto markdown = run_command(binary("nice") + " train --print-config=markdown 2>/dev/null");
   REQUIRE(markdown.exit_code == 0);
-  std::string readme = read_text(std::filesystem::path(GENBOX_SOURCE_DIR) / "README.md");
+  std::string readme = read_text(source_dir() / "README.md");
   CHECK_MESSAGE(readme.find(markdown.output) != std::string::npos,
                 "README.md is out of date: paste `build/bin/nice train --print-config=markdown` into it");
 }

@@ -110,7 +110,7 @@ TEST_CASE("rf_dit without its classifier says how to make one") {
 TEST_CASE("the README's rf_dit key table is the one the binary prints") {
   auto markdown = run_command(binary("rf_dit") + " train --print-config=markdown 2>/dev/null");
   REQUIRE(markdown.exit_code == 0);
-  std::string readme = read_text(std::filesystem::path(GENBOX_SOURCE_DIR) / "README.md");
+  std::string readme = read_text(source_dir() / "README.md");
   CHECK_MESSAGE(readme.find(markdown.output) != std::string::npos,
                 "README.md is out of date: paste `build/bin/rf_dit train --print-config=markdown` into it");
 }
