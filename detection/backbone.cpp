@@ -1,0 +1,127 @@
+#include "detection/backbone.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+namespace genbox::detection {
+
+using torch::indexing::None;
+using torch::indexing::Slice;
+
+namespace {
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  torch::nn::Conv2d layer(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::kaiming_normal_(layer->weight, 0, torch::kFanOut, torch::kReLU);
+  return layer;
+}
+
+int64_t log2_exact(int64_t n) {
+  int64_t steps = 0;
+  while (n > 1 && n % 2 == 0) {
+    n /= 2;
+    ++steps;
+  }
+  return n == 1 ? steps : -1;
+}
+}  // namespace
+
+torch::Tensor downsample_valid(const torch::Tensor& valid) {
+  return valid.index({Slice(), Slice(), Slice(None, None, 2), Slice(None, None, 2)});
+}
+
+MaskedBatchNormImpl::MaskedBatchNormImpl(int64_t channels, double momentum, double eps)
+    : momentum_(momentum), eps_(eps) {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+  running_mean = register_buffer("running_mean", torch::zeros({channels}));
+  running_var = register_buffer("running_var", torch::ones({channels}));
+}
+
+torch::Tensor MaskedBatchNormImpl::forward(const torch::Tensor& x, const torch::Tensor& valid) {
+  // Statistics in fp32 whatever the convolution's dtype under autocast.
+  torch::Tensor input = x.to(torch::kFloat);
+  torch::Tensor mean, var;
+  if (is_training()) {
+    torch::Tensor count = valid.sum();
+    mean = (input * valid).sum({0, 2, 3}) / count;
+    var = ((input - mean.view({1, -1, 1, 1})).square() * valid).sum({0, 2, 3}) / count;
+    torch::NoGradGuard no_grad;
+    running_mean.mul_(1 - momentum_).add_(momentum_ * mean.detach());
+    running_var.mul_(1 - momentum_).add_(momentum_ * var.detach() * count / (count - 1).clamp_min(1));
+  } else {
+    mean = running_mean;
+    var = running_var;
+  }
+  torch::Tensor scale = weight * (var + eps_).rsqrt();
+  torch::Tensor shift = bias - mean * scale;
+  return (input * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1})) * valid;
+}
+
+ResidualBlockImpl::ResidualBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride) : stride_(stride) {
+  conv1 = register_module("conv1", conv(in_channels, out_channels, 3, stride));
+  norm1 = register_module("norm1", MaskedBatchNorm(out_channels));
+  conv2 = register_module("conv2", conv(out_channels, out_channels, 3, 1));
+  norm2 = register_module("norm2", MaskedBatchNorm(out_channels));
+  torch::NoGradGuard no_grad;
+  norm2->weight.zero_();
+  if (stride != 1 || in_channels != out_channels) {
+    shortcut = register_module("shortcut", conv(in_channels, out_channels, 1, stride));
+    shortcut_norm = register_module("shortcut_norm", MaskedBatchNorm(out_channels));
+  }
+}
+
+MaskedFeatures ResidualBlockImpl::forward(const MaskedFeatures& x) {
+  torch::Tensor valid = stride_ == 2 ? downsample_valid(x.valid) : x.valid;
+  torch::Tensor h = torch::relu(norm1(conv1(x.features), valid));
+  h = norm2(conv2(h), valid);
+  torch::Tensor identity = shortcut ? shortcut_norm(shortcut(x.features), valid) : x.features;
+  return {torch::relu(h + identity), valid};
+}
+
+BackboneImpl::BackboneImpl(int64_t in_channels, const std::vector<int64_t>& channels, int64_t blocks_per_stage,
+                           int64_t output_stride) {
+  const int64_t stages = static_cast<int64_t>(channels.size());
+  const int64_t downsamplings = log2_exact(output_stride);
+  if (stages < 1 || blocks_per_stage < 1)
+    throw std::invalid_argument("the backbone needs at least one stage of at least one block");
+  if (downsamplings < 0 || downsamplings > stages + 2)
+    throw std::invalid_argument(fmt::format("backbone output stride {} is not a power of two up to {} (2^(stages + 2))",
+                                            output_stride, 1 << (stages + 2)));
+  out_channels_ = channels.back();
+
+  stem = register_module("stem", torch::nn::ModuleList());
+  stem_norms = register_module("stem_norms", torch::nn::ModuleList());
+  stem->push_back(conv(in_channels, channels[0], 3, 1));
+  stem_strides_.push_back(1);
+  for (int64_t i = 0; i < downsamplings - stages; ++i) {
+    stem->push_back(conv(channels[0], channels[0], 3, 2));
+    stem_strides_.push_back(2);
+  }
+  for (size_t i = 0; i < stem_strides_.size(); ++i) stem_norms->push_back(MaskedBatchNorm(channels[0]));
+
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  int64_t width = channels[0];
+  for (int64_t s = 0; s < stages; ++s) {
+    int64_t stride = s >= stages - downsamplings ? 2 : 1;
+    for (int64_t b = 0; b < blocks_per_stage; ++b) {
+      blocks->push_back(ResidualBlock(width, channels[s], b == 0 ? stride : 1));
+      width = channels[s];
+    }
+  }
+}
+
+MaskedFeatures BackboneImpl::forward(const torch::Tensor& images, const torch::Tensor& valid) {
+  MaskedFeatures x{images * valid, valid};
+  for (size_t i = 0; i < stem_strides_.size(); ++i) {
+    if (stem_strides_[i] == 2) x.valid = downsample_valid(x.valid);
+    torch::Tensor h = stem[i]->as<torch::nn::Conv2dImpl>()->forward(x.features);
+    x.features = torch::relu(stem_norms[i]->as<MaskedBatchNormImpl>()->forward(h, x.valid));
+  }
+  for (const auto& block : *blocks) x = block->as<ResidualBlockImpl>()->forward(x);
+  return x;
+}
+
+}  // namespace genbox::detection

@@ -1,0 +1,117 @@
+#include "detection/criterion.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "detection/box_ops.hpp"
+
+namespace genbox::detection {
+
+namespace {
+MatcherOptions matcher_options(const CriterionOptions& o) {
+  MatcherOptions m;
+  m.class_weight = o.class_cost;
+  m.bbox_weight = o.bbox_cost;
+  m.giou_weight = o.giou_cost;
+  m.focal = o.focal;
+  m.focal_alpha = o.focal_alpha;
+  m.focal_gamma = o.focal_gamma;
+  return m;
+}
+
+// Summed over all elements, as in Lin et al. 2017 eq. 5 with alpha balancing.
+torch::Tensor sigmoid_focal_loss(const torch::Tensor& logits, const torch::Tensor& targets, double alpha,
+                                 double gamma) {
+  torch::Tensor p = logits.sigmoid();
+  torch::Tensor ce = torch::binary_cross_entropy_with_logits(logits, targets, {}, {}, at::Reduction::None);
+  torch::Tensor p_t = p * targets + (1 - p) * (1 - targets);
+  torch::Tensor alpha_t = alpha * targets + (1 - alpha) * (1 - targets);
+  return (alpha_t * ce * (1 - p_t).pow(gamma)).sum();
+}
+}  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> SetLosses::named() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out{{"loss", total}};
+  for (size_t i = 0; i < layers.size(); ++i) {
+    std::string suffix = i + 1 == layers.size() ? "" : fmt::format("_{}", i);
+    out.emplace_back("loss_ce" + suffix, layers[i].ce);
+    out.emplace_back("loss_bbox" + suffix, layers[i].bbox);
+    out.emplace_back("loss_giou" + suffix, layers[i].giou);
+  }
+  return out;
+}
+
+SetCriterion::SetCriterion(const CriterionOptions& options) : options_(options), matcher_(matcher_options(options)) {
+  if (options.num_classes < 1) throw std::invalid_argument("the set criterion needs at least one class");
+  if (options.query_groups < 1) throw std::invalid_argument("the set criterion needs at least one query group");
+}
+
+SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<Targets>& targets) const {
+  if (output.layers() == 0 || output.logits.size() != output.boxes.size())
+    throw std::invalid_argument("the set criterion needs logits and boxes for at least one decoder layer");
+  if (output.final_logits().size(2) != options_.num_classes + 1)
+    throw std::invalid_argument(fmt::format("the set criterion expects {} class logits (with no-object), got {}",
+                                            options_.num_classes + 1, output.final_logits().size(2)));
+  int64_t target_boxes = 0;
+  for (const Targets& t : targets) target_boxes += t.size();
+  double box_count = std::max<double>(1.0, static_cast<double>(target_boxes * options_.query_groups));
+
+  SetLosses losses;
+  for (int64_t i = 0; i < output.layers(); ++i) {
+    LayerLosses layer = layer_losses(output.logits[i], output.boxes[i], targets, box_count);
+    torch::Tensor weighted =
+        options_.ce_weight * layer.ce + options_.bbox_weight * layer.bbox + options_.giou_weight * layer.giou;
+    losses.total = losses.total.defined() ? losses.total + weighted : weighted;
+    losses.layers.push_back(layer);
+  }
+  return losses;
+}
+
+LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes,
+                                       const std::vector<Targets>& targets, double box_count) const {
+  std::vector<Match> matches = matcher_(logits, boxes, targets, options_.query_groups);
+  const auto device = logits.device();
+  std::vector<torch::Tensor> images, queries, labels, target_boxes;
+  for (size_t b = 0; b < matches.size(); ++b) {
+    torch::Tensor target_index = matches[b].targets.to(device);
+    images.push_back(
+        torch::full({matches[b].size()}, static_cast<int64_t>(b), torch::TensorOptions(device).dtype(torch::kLong)));
+    queries.push_back(matches[b].queries.to(device));
+    labels.push_back(targets[b].labels.to(device).index_select(0, target_index));
+    target_boxes.push_back(targets[b].boxes.to(device, torch::kFloat).index_select(0, target_index).view({-1, 4}));
+  }
+  torch::Tensor image_index = torch::cat(images), query_index = torch::cat(queries);
+  torch::Tensor matched_labels = torch::cat(labels);
+  const int64_t classes = options_.num_classes;
+  torch::Tensor class_logits = logits.to(torch::kFloat);
+
+  LayerLosses out;
+  if (options_.focal) {
+    // One-hot over the real classes; the no-object logit takes no part.
+    torch::Tensor onehot = torch::zeros({logits.size(0), logits.size(1), classes}, class_logits.options());
+    onehot.index_put_({image_index, query_index, matched_labels}, 1.0);
+    out.ce =
+        sigmoid_focal_loss(class_logits.narrow(2, 0, classes), onehot, options_.focal_alpha, options_.focal_gamma) /
+        box_count;
+  } else {
+    torch::Tensor target_classes =
+        torch::full({logits.size(0), logits.size(1)}, classes, torch::TensorOptions(device).dtype(torch::kLong));
+    target_classes.index_put_({image_index, query_index}, matched_labels);
+    torch::Tensor class_weights = torch::ones({classes + 1}, class_logits.options());
+    class_weights[classes] = options_.no_object_weight;
+    out.ce =
+        torch::nn::functional::cross_entropy(class_logits.flatten(0, 1), target_classes.flatten(),
+                                             torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
+  }
+
+  torch::Tensor predicted = boxes.to(torch::kFloat).index({image_index, query_index}).view({-1, 4});
+  torch::Tensor wanted = torch::cat(target_boxes);
+  out.bbox = (predicted - wanted).abs().sum() / box_count;
+  out.giou = (1 - generalized_box_iou_aligned(cxcywh_to_xyxy(predicted), cxcywh_to_xyxy(wanted))).sum() / box_count;
+  return out;
+}
+
+}  // namespace genbox::detection
