@@ -47,6 +47,9 @@ class HungarianMatcher {
   const MatcherOptions& options() const { return options_; }
 
  private:
+  // The cost of queries (logits [P, K+1], boxes [P, 4]) against targets (labels [M], boxes [M, 4]).
+  torch::Tensor pair_costs(const torch::Tensor& logits, const torch::Tensor& boxes, const torch::Tensor& labels,
+                           const torch::Tensor& target_boxes) const;
   MatcherOptions options_;
 };
 
