@@ -25,6 +25,7 @@
 #include "common/fsutil.hpp"
 #include "common/images.hpp"
 #include "common/optim.hpp"
+#include "common/program.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
 #include "common/settings.hpp"
@@ -305,12 +306,6 @@ DetrOutput loss_outputs(const DetrOutput& output, bool aux) {
   return DetrOutput{{output.final_logits()}, {output.final_boxes()}};
 }
 
-int64_t parameter_count(const torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
-
 // ----------------------------------------------------------------------------------------------
 // Evaluation: detections on the test set, COCO metrics, and the set loss of the inference
 // queries (one group) for a second view of progress.
@@ -385,12 +380,6 @@ void write_detection_sheet(const Data& data, const std::vector<Detections>& dete
 }
 
 // ----------------------------------------------------------------------------------------------
-
-// Test-only fault injection: GENBOX_FAULT_NAN_AT_STEP=k makes the loss at step k NaN.
-int64_t nan_fault_step() {
-  const char* value = std::getenv("GENBOX_FAULT_NAN_AT_STEP");
-  return value ? std::atoll(value) : -1;
-}
 
 std::vector<int64_t> to_indices(const torch::Tensor& rows) {
   torch::Tensor r = rows.to(torch::kCPU).contiguous();
@@ -612,17 +601,7 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   auto optimizer = make_optimizer(*model, c.optim);
   const SetCriterion criterion = make_criterion(c, data.num_classes, c.model.query_groups);
   BatchSampler sampler(data.train.size(), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
-  auto synchronize = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  auto seconds = [&](auto&& work, int64_t repeats) {
-    work();  // warm-up: allocations and kernel selection are not what we measure
-    synchronize();
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < repeats; ++i) work();
-    synchronize();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  auto seconds = [&](const std::function<void()>& work, int64_t repeats) { return timed_seconds(work, repeats, device); };
   auto train_step = [&] {
     DetectionBatch batch = collate(data.train, to_indices(sampler.next()), c.model.output_stride).to(device);
     optimizer->zero_grad();
@@ -691,27 +670,12 @@ int main(int argc, char** argv) {
       {"eval", true, {}, "COCO mAP/mAR into RUN_DIR/eval.json, detections as COCO results JSON"},
       {"bench", false, {"steps"}, "train and inference images/s and the matcher's time, one JSON line"},
   };
-  try {
-    CommandLine cli = parse_command_line(argc, argv, "detr", commands);
-    DetrConfig config;
-    Schema schema = describe(config);
-    resolve_config(schema, cli);
-    if (!cli.print_config.empty()) {
-      fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));
-      return kExitOk;
-    }
+  DetrConfig config;
+  Schema schema = describe(config);
+  return run_program(argc, argv, "detr", commands, schema, [&](const CommandLine& cli) {
     if (cli.command == "train") return train(config, schema, cli);
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "eval") return eval(config, cli);
     return bench(config, cli);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "detr: {}\n", e.what());
-    return kExitUsage;
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "detr: config error: {}\n", e.what());
-    return kExitUsage;
-  } catch (const DataError& e) {
-    fmt::print(stderr, "detr: data error: {}\n", e.what());
-    return kExitData;
-  }
+  });
 }

@@ -26,6 +26,7 @@
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
 #include "common/optim.hpp"
+#include "common/program.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
 #include "common/settings.hpp"
@@ -236,12 +237,6 @@ flows::NiceOptions model_options(const NiceConfig& c, int64_t dim) {
   return o;
 }
 
-// Test-only fault injection: GENBOX_FAULT_NAN_AT_STEP=k makes the loss at step k NaN.
-int64_t nan_fault_step() {
-  const char* value = std::getenv("GENBOX_FAULT_NAN_AT_STEP");
-  return value ? std::atoll(value) : -1;
-}
-
 int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
   // Setup: device, seed, data and model first, so that a bad dataset is reported before
   // anything is written; then the run directory.
@@ -271,8 +266,7 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   CheckpointKeeper checkpoints(run.checkpoints_dir(), c.train.keep_checkpoints);
   TrainingState state;
-  int64_t parameters = 0;
-  for (const auto& p : model->parameters()) parameters += p.numel();
+  const int64_t parameters = parameter_count(*model);
 
   if (resuming) {
     state = load_checkpoint(checkpoints.last(), *model, ema.get(), optimizer.get(), true);
@@ -463,9 +457,6 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   model->to(device);
   auto optimizer = make_optimizer(*model, c.optim);
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
-  auto synchronize = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
   auto train_step = [&] {
     torch::Tensor x = prepare(data, data.train.index_select(0, sampler.next().to(device)),
                               at::detail::getDefaultCPUGenerator());
@@ -474,21 +465,13 @@ int bench(NiceConfig& c, const CommandLine& cli) {
     loss.backward();
     optimizer->step();
   };
-  auto seconds = [&](auto&& work, int64_t repeats) {
-    work();  // warm-up: allocations and kernel selection are not what we measure
-    synchronize();
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < repeats; ++i) work();
-    synchronize();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  auto seconds = [&](const std::function<void()>& work, int64_t repeats) { return timed_seconds(work, repeats, device); };
   double train_seconds = seconds(train_step, steps);
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;
   const int64_t sample_batch = 1000;
   double sample_seconds = seconds([&] { model->sample(sample_batch, 1.0, noise); }, std::max<int64_t>(steps / 4, 2));
-  int64_t parameters = 0;
-  for (const auto& p : model->parameters()) parameters += p.numel();
+  const int64_t parameters = parameter_count(*model);
   nlohmann::json result = {
       {"experiment", "nice"},
       {"device", device.str()},
@@ -512,28 +495,13 @@ int main(int argc, char** argv) {
       {"inpaint", true, {"n"}, "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
       {"bench", false, {"steps"}, "train steps/s and samples/s, one JSON line"},
   };
-  try {
-    CommandLine cli = parse_command_line(argc, argv, "nice", commands);
-    NiceConfig config;
-    Schema schema = describe(config);
-    resolve_config(schema, cli);
-    if (!cli.print_config.empty()) {
-      fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));
-      return kExitOk;
-    }
+  NiceConfig config;
+  Schema schema = describe(config);
+  return run_program(argc, argv, "nice", commands, schema, [&](const CommandLine& cli) {
     if (cli.command == "train") return train(config, schema, cli);
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "eval") return eval(config, cli);
     if (cli.command == "inpaint") return inpaint(config, cli);
     return bench(config, cli);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "nice: {}\n", e.what());
-    return kExitUsage;
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "nice: config error: {}\n", e.what());
-    return kExitUsage;
-  } catch (const DataError& e) {
-    fmt::print(stderr, "nice: data error: {}\n", e.what());
-    return kExitData;
-  }
+  });
 }

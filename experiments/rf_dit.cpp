@@ -27,6 +27,7 @@
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
 #include "common/optim.hpp"
+#include "common/program.hpp"
 #include "common/progress.hpp"
 #include "common/run.hpp"
 #include "common/settings.hpp"
@@ -264,12 +265,6 @@ VelocityModel build_model(const RfConfig& c, const Data& data, torch::Device dev
   return model;
 }
 
-int64_t parameter_count(const torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
-
 TimestepSampling timestep_sampling(const RfConfig& c) {
   TimestepSampling s;
   s.kind = c.flow.timesteps;
@@ -340,12 +335,6 @@ double validation_loss(VelocityModel& model, const Data& data, const RfConfig& c
 }
 
 // ----------------------------------------------------------------------------------------------
-
-// Test-only fault injection: GENBOX_FAULT_NAN_AT_STEP=k makes the loss at step k NaN.
-int64_t nan_fault_step() {
-  const char* value = std::getenv("GENBOX_FAULT_NAN_AT_STEP");
-  return value ? std::atoll(value) : -1;
-}
 
 int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   // Setup: device, seed, data and model first, so that a bad dataset or model shape is reported
@@ -698,17 +687,7 @@ int bench(RfConfig& c, const CommandLine& cli) {
   auto optimizer = make_optimizer(*model.module(), c.optim);
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  auto synchronize = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  auto seconds = [&](auto&& work, int64_t repeats) {
-    work();  // warm-up: allocations and kernel selection are not what we measure
-    synchronize();
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < repeats; ++i) work();
-    synchronize();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  auto seconds = [&](const std::function<void()>& work, int64_t repeats) { return timed_seconds(work, repeats, device); };
   auto train_step = [&] {
     torch::Tensor rows = sampler.next().to(device);
     torch::Tensor x0 = to_model_space(data, data.train.index_select(0, rows), cpu);
@@ -771,28 +750,13 @@ int main(int argc, char** argv) {
       {"eval", true, {}, "FD over steps x guidance, class accuracy and bits/dim into RUN_DIR/eval.json"},
       {"bench", false, {"steps"}, "train and sampling images/s and matmul efficiency, one JSON line"},
   };
-  try {
-    CommandLine cli = parse_command_line(argc, argv, "rf_dit", commands);
-    RfConfig config;
-    Schema schema = describe(config);
-    resolve_config(schema, cli);
-    if (!cli.print_config.empty()) {
-      fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));
-      return kExitOk;
-    }
+  RfConfig config;
+  Schema schema = describe(config);
+  return run_program(argc, argv, "rf_dit", commands, schema, [&](const CommandLine& cli) {
     if (cli.command == "train") return train(config, schema, cli);
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "classifier") return train_classifier(config);
     if (cli.command == "eval") return eval(config, cli);
     return bench(config, cli);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "rf_dit: {}\n", e.what());
-    return kExitUsage;
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "rf_dit: config error: {}\n", e.what());
-    return kExitUsage;
-  } catch (const DataError& e) {
-    fmt::print(stderr, "rf_dit: data error: {}\n", e.what());
-    return kExitData;
-  }
+  });
 }

@@ -1,0 +1,59 @@
+#include "common/program.hpp"
+
+#include <fmt/format.h>
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "common/errors.hpp"
+
+namespace genbox {
+
+int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
+                Schema& schema, const std::function<int(const CommandLine&)>& run) {
+  try {
+    CommandLine cli = parse_command_line(argc, argv, program, commands);
+    resolve_config(schema, cli);
+    if (!cli.print_config.empty()) {
+      fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));
+      return kExitOk;
+    }
+    return run(cli);
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "{}: {}\n", program, e.what());
+    return kExitUsage;
+  } catch (const ConfigError& e) {
+    fmt::print(stderr, "{}: config error: {}\n", program, e.what());
+    return kExitUsage;
+  } catch (const DataError& e) {
+    fmt::print(stderr, "{}: data error: {}\n", program, e.what());
+    return kExitData;
+  }
+}
+
+int64_t parameter_count(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+int64_t nan_fault_step() {
+  const char* value = std::getenv("GENBOX_FAULT_NAN_AT_STEP");
+  return value ? std::atoll(value) : -1;
+}
+
+double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
+  auto synchronize = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+  };
+  work();
+  synchronize();
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < repeats; ++i) work();
+  synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace genbox

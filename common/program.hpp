@@ -1,0 +1,38 @@
+// What every experiment program does around its own commands: the entry point that turns usage,
+// config and data errors into a message and an exit code, the test hook for non-finite losses,
+// and the benchmark timer.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/cli.hpp"
+#include "common/config.hpp"
+
+namespace torch::nn {
+class Module;
+}
+
+namespace genbox {
+
+// Parses the command line, resolves the config bound to `schema` (file, then overrides), prints
+// it for --print-config, and otherwise returns run(cli). UsageError, ConfigError and DataError
+// are printed as "<program>: ..." on stderr and become exit codes 2, 2 and 3.
+int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
+                Schema& schema, const std::function<int(const CommandLine&)>& run);
+
+int64_t parameter_count(const torch::nn::Module& module);
+
+// Test-only fault injection: with GENBOX_FAULT_NAN_AT_STEP=k set, the training loops make the
+// loss of step k NaN; -1 when unset.
+int64_t nan_fault_step();
+
+// Seconds taken by `repeats` calls of work, after one untimed warm-up call (allocations and
+// kernel selection are not what a benchmark measures); CUDA work is waited for on both ends.
+double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device);
+
+}  // namespace genbox
