@@ -179,9 +179,7 @@ int main(int argc, char** argv) {
     sort_by_metric(runs, *options.metric);
   }
 
-  std::vector<const FlatConfig*> configs;
-  for (const Run& run : runs) configs.push_back(&run.config);
-  Table table = summary_table(runs, differing_keys(configs));
+  Table table = summary_table(runs, compared_config_keys(runs));
   fmt::print("{}", render_text(table));
 
   bool written = true;

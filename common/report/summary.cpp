@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -82,6 +83,15 @@ void sort_by_metric(std::vector<Run>& runs, const std::string& metric) {
   });
   runs.clear();
   for (auto& entry : keyed) runs.push_back(std::move(entry.second));
+}
+
+std::vector<std::string> compared_config_keys(const std::vector<Run>& runs) {
+  std::map<std::string, std::vector<const FlatConfig*>> by_experiment;
+  for (const Run& run : runs) by_experiment[run.meta.experiment].push_back(&run.config);
+  std::set<std::string> keys;
+  for (const auto& [experiment, configs] : by_experiment)
+    for (const std::string& key : differing_keys(configs)) keys.insert(key);
+  return {keys.begin(), keys.end()};
 }
 
 Table summary_table(const std::vector<Run>& runs, const std::vector<std::string>& config_keys) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/report/diff.hpp"
 #include "common/report/runs.hpp"
 #include "common/report/table.hpp"
 
@@ -34,6 +35,11 @@ std::vector<std::string> eval_metric_names(const std::vector<Run>& runs);
 // last, in their given order.
 void sort_by_metric(std::vector<Run>& runs, const std::string& metric);
 
+
+// The config keys worth a column: those that differ between runs of the same experiment,
+// sorted. Runs of different experiments have different configs, and setting one's keys beside
+// the other's says nothing about either (it only makes the table unreadably wide).
+std::vector<std::string> compared_config_keys(const std::vector<Run>& runs);
 
 // Columns: run, experiment, status, step, wall time, best and last of each eval metric, then
 // `config_keys` (typically those that differ between the runs).

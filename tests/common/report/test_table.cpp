@@ -15,6 +15,22 @@ Table summary_of(const std::vector<Run>& runs) {
 }
 }  // namespace
 
+TEST_CASE("config columns: keys that differ between runs of the same experiment only") {
+  auto run = [](const std::string& experiment, FlatConfig config) {
+    Run r;
+    r.meta.experiment = experiment;
+    r.config = std::move(config);
+    return r;
+  };
+  std::vector<Run> runs = {run("nice", {{"optim.lr", "0.001"}, {"model.hidden", "256"}}),
+                           run("detr", {{"optim.lr", "0.002"}, {"model.num_queries", "16"}}),
+                           run("nice", {{"optim.lr", "0.001"}, {"model.hidden", "512"}})};
+  CHECK(compared_config_keys(runs) == std::vector<std::string>{"model.hidden"});
+  runs.push_back(run("detr", {{"optim.lr", "0.002"}, {"model.num_queries", "32"}, {"loss.focal", "true"}}));
+  CHECK(compared_config_keys(runs) == std::vector<std::string>{"loss.focal", "model.hidden", "model.num_queries"});
+  CHECK(compared_config_keys({runs[0], runs[1]}).empty());
+}
+
 TEST_CASE("numbers read short") {
   CHECK(format_number(3000) == "3000");
   CHECK(format_number(2.0833333) == "2.0833");
