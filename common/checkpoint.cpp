@@ -49,11 +49,13 @@ void read_tensors(torch::serialize::InputArchive& archive, const std::string& pr
   }
 }
 
-torch::serialize::InputArchive open_archive(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
+// From the file, or from `bytes` when given (a copy of the file that rank 0 broadcast).
+torch::serialize::InputArchive open_archive(const std::filesystem::path& path, const std::string* bytes = nullptr) {
+  if (!bytes && !std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path.string());
+    if (bytes) archive.load_from(bytes->data(), bytes->size());
+    else archive.load_from(path.string());
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
     throw DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(),
@@ -87,9 +89,9 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   std::filesystem::rename(tmp, path);
 }
 
-TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
-                              torch::optim::Optimizer* optimizer, bool restore_rng) {
-  torch::serialize::InputArchive archive = open_archive(path);
+namespace {
+TrainingState restore(torch::serialize::InputArchive& archive, const std::filesystem::path& path,
+                      torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer, bool restore_rng) {
   read_tensors(archive, "model", named_state(model), path);
   if (ema) {
     read_tensors(archive, "ema", ema->named_tensors(), path);
@@ -116,6 +118,20 @@ TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Modu
     }
   }
   return state;
+}
+}  // namespace
+
+TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
+                              torch::optim::Optimizer* optimizer, bool restore_rng) {
+  torch::serialize::InputArchive archive = open_archive(path);
+  return restore(archive, path, model, ema, optimizer, restore_rng);
+}
+
+TrainingState load_checkpoint_bytes(const std::string& bytes, const std::filesystem::path& path,
+                                    torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer,
+                                    bool restore_rng) {
+  torch::serialize::InputArchive archive = open_archive(path, &bytes);
+  return restore(archive, path, model, ema, optimizer, restore_rng);
 }
 
 bool load_weights(const std::filesystem::path& path, torch::nn::Module& model, bool prefer_ema) {

@@ -15,7 +15,7 @@ namespace genbox {
 struct TrainingState {
   int64_t step = 0;
   int64_t sampler_position = 0;
-  double best_metric = std::numeric_limits<double>::infinity();
+  double best_metric = std::numeric_limits<double>::quiet_NaN();  // NaN: no evaluation yet
 };
 
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, Ema* ema,
@@ -26,6 +26,11 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
 // first tensor whose shape does not fit the model.
 TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
                               torch::optim::Optimizer* optimizer, bool restore_rng);
+
+// The same from the file's bytes (what rank 0 read and broadcast); `path` names it in errors.
+TrainingState load_checkpoint_bytes(const std::string& bytes, const std::filesystem::path& path,
+                                    torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer,
+                                    bool restore_rng);
 
 // Loads weights only, for sampling and evaluation: the EMA weights when the file has them and
 // `prefer_ema` is set. Returns whether EMA weights were used.

@@ -7,18 +7,22 @@
 #include <torch/version.h>
 
 #include "common/config.hpp"
+#include "common/distributed.hpp"
 
 namespace genbox {
 
 c10::Device resolve_device(const std::string& spec) {
-  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(torch::kCUDA, 0) : c10::Device(torch::kCPU);
+  // Under torchrun each process takes the GPU of its local rank unless the config names one.
+  std::optional<Launch> launch = launch_from_environment();
+  const auto local_gpu = static_cast<c10::DeviceIndex>(launch ? launch->local_rank : 0);
+  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(torch::kCUDA, local_gpu) : c10::Device(torch::kCPU);
   if (spec == "cpu") return c10::Device(torch::kCPU);
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     if (!torch::cuda::is_available())
       throw ConfigError(fmt::format("device.device = \"{}\" but no CUDA device is available here; "
                                     "use \"cpu\" or \"auto\"",
                                     spec));
-    int64_t index = 0;
+    int64_t index = local_gpu;
     if (spec.size() > 5) {
       try {
         index = std::stoll(spec.substr(5));

@@ -10,7 +10,8 @@
 
 namespace genbox {
 
-// "auto" picks cuda:0 when a GPU is present; asking for CUDA without one is a ConfigError.
+// "auto" picks a GPU when one is present (cuda:LOCAL_RANK under torchrun, else cuda:0); asking
+// for CUDA without one is a ConfigError.
 c10::Device resolve_device(const std::string& spec);
 
 // Applies threads, seeds torch's generators and returns the device.

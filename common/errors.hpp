@@ -19,6 +19,7 @@ enum ExitCode : int {
   kExitUsage = 2,  // also config errors
   kExitData = 3,
   kExitNonFinite = 4,
+  kExitDistributed = 5,  // another process of a torchrun launch died, hung or could not be reached
   kExitSigint = 130,
   kExitSigterm = 143,
 };

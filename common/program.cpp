@@ -30,6 +30,9 @@ int run_program(int argc, char** argv, const std::string& program, const std::ve
   } catch (const DataError& e) {
     fmt::print(stderr, "{}: data error: {}\n", program, e.what());
     return kExitData;
+  } catch (const DistributedError& e) {
+    fmt::print(stderr, "{}: {}\n", program, e.what());
+    return kExitDistributed;
   }
 }
 
@@ -54,6 +57,33 @@ double timed_seconds(const std::function<void()>& work, int64_t repeats, const c
   for (int64_t i = 0; i < repeats; ++i) work();
   synchronize();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void print_bench(World& world, nlohmann::json result,
+                 const std::vector<std::pair<std::string, std::pair<double, double>>>& examples_per_s) {
+  for (const auto& [key, figures] : examples_per_s) {
+    const auto [examples, seconds] = figures;
+    if (!world.distributed()) {
+      result[key] = examples / seconds;
+      continue;
+    }
+    std::vector<std::string> ranks = world.gather_strings(fmt::format("{} {}", examples, seconds));
+    double total = 0, slowest = 0;
+    nlohmann::json per_rank = nlohmann::json::array();
+    for (const std::string& r : ranks) {
+      double e = std::stod(r.substr(0, r.find(' '))), s = std::stod(r.substr(r.find(' ') + 1));
+      total += e;
+      slowest = std::max(slowest, s);
+      per_rank.push_back(e / s);
+    }
+    result[key] = total / slowest;
+    result["rank_" + key] = per_rank;
+  }
+  if (world.distributed()) {
+    result["world_size"] = world.size();
+    result["backend"] = world.backend_name();
+  }
+  if (world.is_main()) fmt::print("{}\n", result.dump());
 }
 
 }  // namespace genbox

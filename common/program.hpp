@@ -7,11 +7,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "common/cli.hpp"
 #include "common/config.hpp"
+#include "common/distributed.hpp"
 
 namespace torch::nn {
 class Module;
@@ -34,5 +36,12 @@ int64_t nan_fault_step();
 // Seconds taken by `repeats` calls of work, after one untimed warm-up call (allocations and
 // kernel selection are not what a benchmark measures); CUDA work is waited for on both ends.
 double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device);
+
+// A bench's throughput figures, one JSON line printed by rank 0. `examples_per_s` maps a key
+// ("train_examples_per_s") to (this rank's examples, its seconds): under torchrun the line
+// gives the global figure (all ranks' examples over the slowest rank's time) under the key and
+// each rank's own under "rank_<key>", with world_size and backend.
+void print_bench(World& world, nlohmann::json result,
+                 const std::vector<std::pair<std::string, std::pair<double, double>>>& examples_per_s);
 
 }  // namespace genbox

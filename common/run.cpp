@@ -128,8 +128,9 @@ void Run::log(const std::string& line, bool to_stdout) {
   std::fflush(log_.get());
 }
 
-void Run::write_eval(const nlohmann::json& results) {
+std::filesystem::path Run::write_eval(const nlohmann::json& results) {
   write_file_atomic(dir_ / "eval.json", results.dump(2) + "\n");
+  return dir_ / "eval.json";
 }
 
 }  // namespace genbox

@@ -41,7 +41,8 @@ class Run {
   // Prints a line and keeps it in log.txt; `to_stdout=false` keeps it in the log only.
   void log(const std::string& line, bool to_stdout = true);
 
-  void write_eval(const nlohmann::json& results);
+  // Writes eval.json atomically; returns its path.
+  std::filesystem::path write_eval(const nlohmann::json& results);
 
  private:
   explicit Run(std::filesystem::path dir);

@@ -49,15 +49,19 @@ SetCriterion::SetCriterion(const CriterionOptions& options) : options_(options),
   if (options.query_groups < 1) throw std::invalid_argument("the set criterion needs at least one query group");
 }
 
-SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<Targets>& targets) const {
+SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<Targets>& targets,
+                                   std::optional<double> target_boxes) const {
   if (output.layers() == 0 || output.logits.size() != output.boxes.size())
     throw std::invalid_argument("the set criterion needs logits and boxes for at least one decoder layer");
   if (output.final_logits().size(2) != options_.num_classes + 1)
     throw std::invalid_argument(fmt::format("the set criterion expects {} class logits (with no-object), got {}",
                                             options_.num_classes + 1, output.final_logits().size(2)));
-  int64_t target_boxes = 0;
-  for (const Targets& t : targets) target_boxes += t.size();
-  double box_count = std::max<double>(1.0, static_cast<double>(target_boxes * options_.query_groups));
+  if (!target_boxes) {
+    int64_t count = 0;
+    for (const Targets& t : targets) count += t.size();
+    target_boxes = static_cast<double>(count);
+  }
+  double box_count = std::max<double>(1.0, *target_boxes * static_cast<double>(options_.query_groups));
 
   SetLosses losses;
   for (int64_t i = 0; i < output.layers(); ++i) {

@@ -2,6 +2,8 @@
 // regression of the matched ones, on the final and every auxiliary decoder layer.
 #pragma once
 
+#include <optional>
+
 #include <torch/types.h>
 
 #include <string>
@@ -54,8 +56,12 @@ class SetCriterion {
   // number of target boxes in the batch times query_groups (at least 1), so that each group
   // weighs as much as a single-group model. The cross-entropy is the no-object-weighted mean
   // over all queries; the focal loss is its sum over queries and classes divided by the same
-  // box count. Targets may live on any device.
-  SetLosses operator()(const DetrOutput& output, const std::vector<Targets>& targets) const;
+  // box count. Targets may live on any device. `target_boxes`, when given, replaces the count of
+  // boxes in `targets`: data-parallel training passes the count over all ranks divided by the
+  // world size, as DETR's reference code does, so that averaging the ranks' gradients gives
+  // the gradient of the whole batch.
+  SetLosses operator()(const DetrOutput& output, const std::vector<Targets>& targets,
+                       std::optional<double> target_boxes = std::nullopt) const;
 
   const CriterionOptions& options() const { return options_; }
   const HungarianMatcher& matcher() const { return matcher_; }

@@ -66,4 +66,15 @@ DetectionBatch collate(const DetectionDataset& data, const std::vector<int64_t>&
   return collate(images, targets, size_divisor);
 }
 
+DetectionBatch collate_range(const DetectionDataset& data, int64_t begin, int64_t end, int64_t size_divisor) {
+  std::vector<int64_t> indices;
+  for (int64_t i = begin; i < end; ++i) indices.push_back(i);
+  return collate(data, indices, size_divisor);
+}
+
+std::vector<int64_t> to_indices(const torch::Tensor& rows) {
+  torch::Tensor r = rows.to(torch::kCPU, torch::kLong).contiguous();
+  return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
+}
+
 }  // namespace genbox::detection

@@ -34,5 +34,9 @@ DetectionBatch collate(const std::vector<torch::Tensor>& images, const std::vect
 
 // The batch of data's examples at `indices`, in that order.
 DetectionBatch collate(const DetectionDataset& data, const std::vector<int64_t>& indices, int64_t size_divisor = 1);
+// The batch of examples [begin, end).
+DetectionBatch collate_range(const DetectionDataset& data, int64_t begin, int64_t end, int64_t size_divisor = 1);
+// A 1-D int64 tensor of indices (any device) as a vector.
+std::vector<int64_t> to_indices(const torch::Tensor& rows);
 
 }  // namespace genbox::detection

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+
+#include "common/images.hpp"
 
 namespace genbox::detection {
 
@@ -143,6 +146,30 @@ torch::Tensor draw_boxes(const torch::Tensor& rgb, const torch::Tensor& boxes, c
     canvas.text(x1 + 1, top + 1, text, scale, {0, 0, 0});
   }
   return out;
+}
+
+void write_detection_sheet(const DetectionDataset& data, const std::vector<Detections>& detections, int64_t count,
+                           double threshold, int64_t scale, const std::filesystem::path& path) {
+  count = std::min<int64_t>({count, data.size(), static_cast<int64_t>(detections.size())});
+  std::vector<torch::Tensor> pictures;
+  int64_t height = 0, width = 0;
+  // Labels at twice the font size stay readable on images enlarged 4 times or more.
+  const int64_t font_scale = std::max<int64_t>(1, scale / 2);
+  for (int64_t i = 0; i < count; ++i) {
+    const Targets& truth = data.targets[i];
+    torch::Tensor picture = to_rgb(data.images[i], scale);
+    picture = draw_boxes(picture, truth.boxes_xyxy, truth.labels, {}, BoxStyle{double(scale), true, font_scale});
+    torch::Tensor keep = detections[i].scores.ge(threshold);
+    picture = draw_boxes(picture, detections[i].boxes.index({keep}), detections[i].labels.index({keep}),
+                         detections[i].scores.index({keep}), BoxStyle{double(scale), false, font_scale});
+    height = std::max(height, picture.size(1));
+    width = std::max(width, picture.size(2));
+    pictures.push_back(picture);
+  }
+  // Scenes of varying size are placed top-left on a black tile of the largest size.
+  for (auto& p : pictures) p = torch::constant_pad_nd(p, {0, width - p.size(2), 0, height - p.size(1)}, 0.0);
+  int64_t per_row = static_cast<int64_t>(std::ceil(std::sqrt(double(count))));
+  write_png(path, make_grid(torch::stack(pictures), per_row));
 }
 
 }  // namespace genbox::detection

@@ -6,6 +6,11 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "detection/dataset.hpp"
+#include "detection/predictions.hpp"
 
 namespace genbox::detection {
 
@@ -29,5 +34,10 @@ torch::Tensor to_rgb(const torch::Tensor& image, int64_t factor = 1);
 // Parts outside the image are clipped.
 torch::Tensor draw_boxes(const torch::Tensor& rgb, const torch::Tensor& boxes, const torch::Tensor& labels,
                          const torch::Tensor& scores = {}, const BoxStyle& style = {});
+
+// The first `count` images of `data` enlarged `scale` times, ground truth dashed and detections
+// scoring at least `threshold` solid with their scores, tiled into one PNG at `path`.
+void write_detection_sheet(const DetectionDataset& data, const std::vector<Detections>& detections, int64_t count,
+                           double threshold, int64_t scale, const std::filesystem::path& path);
 
 }  // namespace genbox::detection

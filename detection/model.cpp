@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "common/device.hpp"
 #include "common/nn/position.hpp"
 
 namespace genbox::detection {
@@ -69,6 +70,18 @@ DetrOutput DetrImpl::forward(const torch::Tensor& images, const torch::Tensor& p
     out.boxes.push_back(box_head->forward(x).sigmoid());
   }
   return out;
+}
+
+DetrOutput forward_in_precision(Detr& model, const torch::Tensor& images, const torch::Tensor& padding_mask,
+                                const std::string& precision) {
+  DetrOutput output;
+  {
+    AutocastGuard autocast(precision, images.device());
+    output = model->forward(images, padding_mask);
+  }
+  for (auto& t : output.logits) t = t.to(torch::kFloat32);
+  for (auto& t : output.boxes) t = t.to(torch::kFloat32);
+  return output;
 }
 
 }  // namespace genbox::detection

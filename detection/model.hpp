@@ -10,6 +10,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <string>
 #include <vector>
 
 #include "detection/backbone.hpp"
@@ -18,15 +19,17 @@
 
 namespace genbox::detection {
 
+// The defaults are `detr train`'s: a model that learns the 64 x 64 scenes in CPU minutes. The
+// paper's (ResNet-50, width 256, 6 + 6 layers, 100 queries) is a GPU-scale config.
 struct DetrOptions {
-  int64_t num_classes = 10;   // K; the class head has K + 1 outputs, the last for "no object"
-  int64_t num_queries = 100;  // per group; the predictions at inference
-  int64_t width = 128;
+  int64_t num_classes = 10;  // K; the class head has K + 1 outputs, the last for "no object"
+  int64_t num_queries = 16;  // per group; the predictions at inference
+  int64_t width = 64;
   int64_t heads = 4;
   int64_t encoder_layers = 2;
-  int64_t decoder_layers = 2;
-  int64_t ffn = 512;
-  std::vector<int64_t> backbone_channels = {32, 64, 128};
+  int64_t decoder_layers = 3;
+  int64_t ffn = 256;
+  std::vector<int64_t> backbone_channels = {16, 32, 64};
   int64_t blocks_per_stage = 1;
   int64_t output_stride = 8;   // a power of two; the backbone's downsampling
   int64_t image_channels = 3;  // 1-channel input is repeated to 3 when this is 3
@@ -66,5 +69,11 @@ class DetrImpl : public torch::nn::Module {
   DetrOptions options_;
 };
 TORCH_MODULE(Detr);
+
+// The model's forward pass under the configured precision ("fp32", or "bf16": autocast on
+// CUDA), with every output cast to fp32 for the loss, the matcher and decoding.
+DetrOutput forward_in_precision(Detr& model, const torch::Tensor& images, const torch::Tensor& padding_mask,
+                                const std::string& precision);
+
 
 }  // namespace genbox::detection

@@ -21,7 +21,7 @@ struct SceneOptions {
   double min_scale = 0.5, max_scale = 1.25;
   // The largest IoU allowed between two objects' boxes; an object that finds no such place in
   // placement_attempts tries is left out (the first always fits). 1 means no limit.
-  double max_overlap = 1.0;
+  double max_overlap = 0.3;
   int64_t placement_attempts = 30;
   // Background pixels uniform in [0, noise] (of full scale 1); items are drawn over it.
   double noise = 0.0;

@@ -1,5 +1,7 @@
 #include "diffusion/classifier.hpp"
 
+#include "common/data/batches.hpp"
+
 #include <torch/torch.h>
 
 namespace genbox::diffusion {
@@ -20,5 +22,45 @@ ClassifierImpl::ClassifierImpl(int64_t channels, int64_t size, int64_t num_class
 torch::Tensor ClassifierImpl::features(const torch::Tensor& x) { return trunk_->forward(x); }
 
 torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) { return head_->forward(features(x)); }
+
+torch::Tensor classifier_hits(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
+                              int64_t batch) {
+  torch::NoGradGuard no_grad;
+  classifier->eval();
+  std::vector<torch::Tensor> hits;
+  for (int64_t i = 0; i < x.size(0); i += batch) {
+    int64_t n = std::min(batch, x.size(0) - i);
+    hits.push_back(classifier->forward(x.narrow(0, i, n)).argmax(1).eq(labels.narrow(0, i, n)).to(torch::kFloat64));
+  }
+  return torch::cat(hits);
+}
+
+torch::Tensor classifier_features(Classifier& classifier, const torch::Tensor& x, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  classifier->eval();
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < x.size(0); i += batch)
+    out.push_back(classifier->features(x.narrow(0, i, std::min(batch, x.size(0) - i))));
+  return torch::cat(out);
+}
+
+void train_classifier(Classifier& classifier, const torch::Tensor& images, const torch::Tensor& labels,
+                      const std::function<torch::Tensor(const torch::Tensor&)>& to_input,
+                      const ClassifierTraining& options, uint64_t seed,
+                      const std::function<void(int64_t, int64_t, double)>& on_step) {
+  classifier->train();
+  torch::optim::Adam optimizer(classifier->parameters(), torch::optim::AdamOptions(options.lr));
+  BatchSampler sampler(images.size(0), options.batch_size, seed);
+  const int64_t steps = options.epochs * sampler.batches_per_epoch();
+  for (int64_t step = 1; step <= steps; ++step) {
+    torch::Tensor rows = sampler.next().to(images.device());
+    torch::Tensor x = to_input(images.index_select(0, rows));
+    optimizer.zero_grad();
+    torch::Tensor loss = torch::cross_entropy_loss(classifier->forward(x), labels.index_select(0, rows));
+    loss.backward();
+    optimizer.step();
+    on_step(step, steps, loss.item<double>());
+  }
+}
 
 }  // namespace genbox::diffusion

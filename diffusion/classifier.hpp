@@ -8,6 +8,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+
 namespace genbox::diffusion {
 
 class ClassifierImpl : public torch::nn::Module {
@@ -23,5 +25,26 @@ class ClassifierImpl : public torch::nn::Module {
   torch::nn::Linear head_{nullptr};
 };
 TORCH_MODULE(Classifier);
+
+// 1.0 where the classifier names the given label, per image: float64 [N]. x in model space
+// ([-1, 1]), in eval mode and batches of `batch`, without gradients.
+torch::Tensor classifier_hits(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
+                              int64_t batch);
+// The penultimate features of x, [N, feature_dim], in batches of `batch`, without gradients.
+torch::Tensor classifier_features(Classifier& classifier, const torch::Tensor& x, int64_t batch);
+
+struct ClassifierTraining {
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+};
+
+// Trains with Adam and cross-entropy on `images` (uint8 [N, C, H, W]) turned into model space
+// by `to_input` (which may add dequantization noise from the generator it is given), batches
+// drawn from a permutation seeded by `seed`; `on_step(step, steps, loss)` reports progress.
+void train_classifier(Classifier& classifier, const torch::Tensor& images, const torch::Tensor& labels,
+                      const std::function<torch::Tensor(const torch::Tensor&)>& to_input,
+                      const ClassifierTraining& options, uint64_t seed,
+                      const std::function<void(int64_t, int64_t, double)>& on_step);
 
 }  // namespace genbox::diffusion

@@ -125,4 +125,14 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& t, c
   return unpatchify(final_layer(tokens, c), options_.patch, x.size(1), x.size(2), x.size(3));
 }
 
+double dit_forward_flops(const DitOptions& o) {
+  double tokens = double(o.image_size / o.patch) * double(o.image_size / o.patch);
+  double d = double(o.width), patch_dim = double(o.patch * o.patch * o.channels);
+  double per_block = tokens * (3 * d * d + d * d + 2 * double(o.mlp_ratio) * d * d)  // qkv, proj, MLP
+                     + 2 * tokens * tokens * d                                        // QK^T and AV
+                     + d * 6 * d;                                                     // adaLN-Zero
+  double outside = tokens * patch_dim * d * 2 + d * 2 * d + 256 * d + d * d;          // patches in/out, final, time MLP
+  return 2 * (double(o.depth) * per_block + outside);
+}
+
 }  // namespace genbox::diffusion

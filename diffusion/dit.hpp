@@ -35,6 +35,10 @@ struct DitOptions {
 // than width, depth, heads and patch keep DitOptions' defaults.
 DitOptions dit_preset(const std::string& name);
 
+// FLOPs (2 x multiply-adds) of one image's forward pass, counting the matmuls only: what bench
+// divides by time to say how much of the machine's matmul speed the model reaches.
+double dit_forward_flops(const DitOptions& options);
+
 // [B, C, H, W] -> [B, (H/p) * (W/p), p * p * C]: tokens in row-major order of the patch grid,
 // each the patch's pixels ordered (row in patch, column in patch, channel).
 torch::Tensor patchify(const torch::Tensor& x, int64_t p);

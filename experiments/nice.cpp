@@ -14,11 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "common/checkpoint.hpp"
 #include "common/cli.hpp"
 #include "common/config.hpp"
 #include "common/data/batches.hpp"
-#include "common/data/datasets.hpp"
+#include "common/data/sources.hpp"
 #include "common/data/toy2d.hpp"
 #include "common/device.hpp"
 #include "common/errors.hpp"
@@ -27,134 +26,24 @@
 #include "common/likelihood.hpp"
 #include "common/optim.hpp"
 #include "common/program.hpp"
-#include "common/progress.hpp"
-#include "common/run.hpp"
 #include "common/settings.hpp"
-#include "common/signals.hpp"
+#include "common/training.hpp"
 #include "flows/inpaint.hpp"
 #include "flows/nice.hpp"
+#include "experiments/nice_config.hpp"
 
 using namespace genbox;
 using genbox::flows::Nice;
 
 // ----------------------------------------------------------------------------------------------
-// Config: every key, its default, range and doc, in one place.
-
-struct NiceConfig {
-  RunSettings run;
-  DeviceSettings device;
-  struct {
-    std::string dataset = "fashion_mnist";
-    std::string root = kFashionMnistRoot;
-    int64_t train_limit = 0;
-    int64_t toy_size = 20000;
-  } data;
-  struct {
-    int64_t coupling_layers = 4;
-    int64_t hidden = 256;
-    int64_t hidden_layers = 3;
-    std::string prior = "logistic";
-    bool data_init = true;
-    int64_t data_init_examples = 2000;
-  } model;
-  TrainSettings train;
-  OptimSettings optim;
-  struct {
-    int64_t n = 64;
-    double temperature = 1.0;
-    bool use_ema = true;
-    std::string checkpoint = "best";
-  } sample;
-  struct {
-    int64_t batch_size = 1000;
-    int64_t limit = 0;
-  } eval;
-  struct {
-    int64_t n = 8;
-    std::string mask = "bottom_half";
-    int64_t steps = 500;
-    double step_scale = 10.0;
-    double noise = 0.0;
-  } inpaint;
-};
-
-Schema describe(NiceConfig& c) {
-  c.run.name = "nice";
-  c.train.steps = 3000;
-  c.train.batch_size = 200;
-  c.train.log_every = 50;
-  c.train.eval_every = 500;
-  c.train.sample_every = 500;
-  c.train.checkpoint_every = 500;
-  // The paper's Adam: lr 1e-3, beta2 0.99 (its "0.01" is 1 - beta2), eps 1e-4, no decay.
-  c.optim.name = "adam";
-  c.optim.lr = 1e-3;
-  c.optim.beta1 = 0.9;
-  c.optim.beta2 = 0.99;
-  c.optim.eps = 1e-4;
-
-  Schema s;
-  describe(s, c.run);
-  describe(s, c.device);
-  s.add_choice("data.dataset", c.data.dataset,
-               {"fashion_mnist", "idx", "two_moons", "eight_gaussians", "checkerboard"},
-               "image set (fashion_mnist, idx: any MNIST-style IDX set under data.root) or toy 2D");
-  s.add("data.root", c.data.root, "directory of the IDX files");
-  s.add("data.train_limit", c.data.train_limit, 0, 100000000, "use only the first N training images; 0: all");
-  s.add("data.toy_size", c.data.toy_size, 100, 100000000, "training points drawn for a toy 2D set");
-  s.add("model.coupling_layers", c.model.coupling_layers, 1, 64, "additive coupling layers (partitions alternate)");
-  s.add("model.hidden", c.model.hidden, 1, 65536, "width of each coupling MLP's hidden layers");
-  s.add("model.hidden_layers", c.model.hidden_layers, 0, 64, "hidden ReLU layers per coupling MLP");
-  s.add_choice("model.prior", c.model.prior, {"logistic", "gaussian"}, "factorised prior on z");
-  s.add("model.data_init", c.model.data_init, "initialise couplings as identity and the scaling from data");
-  s.add("model.data_init_examples", c.model.data_init_examples, 2, 1000000, "training examples used by data_init");
-  describe(s, c.train);
-  describe(s, c.optim);
-  s.add("sample.n", c.sample.n, 1, 100000, "samples drawn by `nice sample` and during training");
-  s.add("sample.temperature", c.sample.temperature, 0.0, 10.0, "scale of the prior sample (1: the model itself)");
-  s.add("sample.use_ema", c.sample.use_ema, "sample and evaluate with EMA weights when there are some");
-  s.add_choice("sample.checkpoint", c.sample.checkpoint, {"best", "last"}, "checkpoint read by sample, eval, inpaint");
-  s.add("eval.batch_size", c.eval.batch_size, 1, 1000000, "test examples per forward pass");
-  s.add("eval.limit", c.eval.limit, 0, 100000000, "evaluate on the first N test examples; 0: the whole test set");
-  s.add("inpaint.n", c.inpaint.n, 1, 1000, "test images to inpaint");
-  s.add_choice("inpaint.mask", c.inpaint.mask, {"bottom_half", "right_half", "random_half", "center"},
-               "which pixels are hidden");
-  s.add("inpaint.steps", c.inpaint.steps, 1, 1000000, "projected gradient ascent iterations");
-  s.add("inpaint.step_scale", c.inpaint.step_scale, 0.0, 1e6, "step size at iteration i: step_scale / (100 + i)");
-  s.add("inpaint.noise", c.inpaint.noise, 0.0, 1e6, "std of the noise added to the normalised gradient (the paper adds 1)");
-  return s;
-}
-
-// ----------------------------------------------------------------------------------------------
 // Data: images stay uint8 [N, D] and are dequantized per batch; toy sets are float [N, 2].
 
-struct Data {
-  bool images = false;
-  std::vector<int64_t> image_shape;  // C, H, W
-  torch::Tensor train, test;
-  int64_t dim() const { return train.size(1); }
-};
-
-bool is_toy(const std::string& dataset) { return dataset != "fashion_mnist" && dataset != "idx"; }
+using Data = SourceData;
 
 Data load_data(const NiceConfig& c, torch::Device device, bool need_train) {
-  Data data;
-  if (is_toy(c.data.dataset)) {
-    // Train and test points come from disjoint streams of the run's seed.
-    data.train = sample_toy2d(c.data.dataset, c.data.toy_size,
-                              at::make_generator<at::CPUGeneratorImpl>(c.run.seed * 2 + 11));
-    data.test = sample_toy2d(c.data.dataset, std::max<int64_t>(c.data.toy_size / 4, 100),
-                             at::make_generator<at::CPUGeneratorImpl>(c.run.seed * 2 + 12));
-  } else {
-    ImageDataset test = load_idx_dataset(c.data.root, "test", c.eval.limit);
-    data.images = true;
-    data.image_shape = {test.images.size(1), test.images.size(2), test.images.size(3)};
-    data.test = test.images.flatten(1);
-    data.train = need_train ? load_idx_dataset(c.data.root, "train", c.data.train_limit).images.flatten(1)
-                            : data.test;
-  }
-  data.train = data.train.to(device);
-  data.test = data.test.to(device);
+  Data data = load_source(c.data, c.run.seed, device, need_train, c.eval.limit);
+  data.train = data.train.flatten(1);
+  data.test = data.test.flatten(1);
   return data;
 }
 
@@ -211,7 +100,7 @@ void write_samples(Nice& model, const Data& data, const std::filesystem::path& s
   if (data.images) {
     torch::Tensor x = model->sample(n, temperature, noise).clamp(0, 1);
     std::vector<int64_t> shape = {n};
-    shape.insert(shape.end(), data.image_shape.begin(), data.image_shape.end());
+    shape.insert(shape.end(), data.shape.begin(), data.shape.end());
     int64_t per_row = static_cast<int64_t>(std::ceil(std::sqrt(double(n))));
     write_png(stem.string() + ".png", make_grid(x.view(shape).cpu(), per_row));
   } else {
@@ -228,173 +117,103 @@ void write_samples(Nice& model, const Data& data, const std::filesystem::path& s
 // ----------------------------------------------------------------------------------------------
 
 flows::NiceOptions model_options(const NiceConfig& c, int64_t dim) {
-  flows::NiceOptions o;
+  flows::NiceOptions o = c.model;
   o.dim = dim;
-  o.coupling_layers = c.model.coupling_layers;
-  o.hidden = c.model.hidden;
-  o.hidden_layers = c.model.hidden_layers;
-  o.prior = c.model.prior;
   return o;
 }
 
+std::string describe_eval(const Evaluation& e) {
+  return std::isnan(e.bpd) ? fmt::format("test nll {:.4f}", e.nll)
+                           : fmt::format("test bpd {:.4f} | log-likelihood {:.2f} nats", e.bpd, e.nats);
+}
+
 int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
-  // Setup: device, seed, data and model first, so that a bad dataset is reported before
-  // anything is written; then the run directory.
+  // Setup: device, processes, data and model first, so that a bad dataset is reported before
+  // anything is written.
   torch::Device device = setup_device(c.device, c.run.seed);
+  World world = join_world(c.distributed, device);
+  world.local_batch(c.train.batch_size, "train.batch_size");
   Data data = load_data(c, device, true);
   Nice model(model_options(c, data.dim()));
   model->to(device);
-  const bool resuming = !cli.resume_dir.empty();
-  Run run = resuming ? Run::open(cli.resume_dir)
-                     : Run::create(c.run.out_dir, "nice", c.run.name, schema.to_toml(true), cli.text);
-  if (resuming) {
-    write_file_atomic(run.dir() / "config.toml", schema.to_toml(true));
-    run.mark_resumed(cli.text);
+  if (c.init.data_init && cli.resume_dir.empty()) {
+    torch::Tensor rows = data.train.narrow(0, 0, std::min(c.init.data_init_examples, data.train.size(0)));
+    model->initialize_from_data(prepare(data, rows, at::detail::getDefaultCPUGenerator()));
   }
-  run.meta().update({{"torch_version", torch_version()}, {"device", device.str()},
-                     {"threads", torch::get_num_threads()}, {"seed", c.run.seed},
-                     {"data_shape", data.images ? data.image_shape : std::vector<int64_t>{data.dim()}}});
-  run.write_meta();
-  run.log(fmt::format("run {} | device {} | {} threads", run.dir().string(), device.str(),
-                      torch::get_num_threads()));
-  run.log(fmt::format("data {}: {} train, {} test, {} dims", c.data.dataset, data.train.size(0),
-                      data.test.size(0), data.dim()));
-
-  // Optimizer, EMA, batches, checkpoints.
   auto optimizer = make_optimizer(*model, c.optim);
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(*model, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
-  CheckpointKeeper checkpoints(run.checkpoints_dir(), c.train.keep_checkpoints);
-  TrainingState state;
-  const int64_t parameters = parameter_count(*model);
 
-  if (resuming) {
-    state = load_checkpoint(checkpoints.last(), *model, ema.get(), optimizer.get(), true);
-    sampler.set_position(state.sampler_position);
-    run.log(fmt::format("resumed at step {} from {}", state.step, checkpoints.last().string()));
-  } else {
-    if (c.model.data_init) {
-      torch::Tensor rows = data.train.narrow(0, 0, std::min(c.model.data_init_examples, data.train.size(0)));
-      model->initialize_from_data(prepare(data, rows, at::detail::getDefaultCPUGenerator()));
-      if (ema) ema = std::make_unique<Ema>(*model, c.optim.ema_decay);
-    }
-    Evaluation initial = evaluate(model, data, c.eval.batch_size, c.run.seed);
-    run.append_metrics(0, "eval", initial.json());
-    run.log(fmt::format("model: {} parameters | initial test {}", parameters, initial.json().dump()));
-  }
+  RunSpec spec{"nice", &schema, &cli, c.run, c.train, c.optim, c.distributed, device,
+               {{"data_shape", data.shape}}};
+  TrainingRun t(spec, world, *model, *optimizer, ema.get(), sampler);
+  t.log(fmt::format("data {}: {} train, {} test, {} dims | model: {} parameters", c.data.dataset, data.train.size(0),
+                    data.test.size(0), data.dim(), parameter_count(*model)));
+  auto record = [&](const Evaluation& e) { return t.record_eval(e.json(), e.metric(), Better::kLower, describe_eval(e)); };
+  if (!t.resumed()) record(t.evaluates() ? evaluate(model, data, c.eval.batch_size, c.run.seed) : Evaluation{});
 
-  // Training loop.
-  install_stop_handlers();
-  const int64_t fault_step = nan_fault_step();
-  const int64_t total = c.train.steps;
+  // Training loop: every rank draws the global batch and its noise, then keeps its own rows.
   const double dim = double(data.dim());
-  auto due = [&](int64_t every, int64_t step) { return step == total || (every > 0 && step % every == 0); };
-  Progress progress(state.step, total);
-  std::vector<torch::Tensor> params = model->parameters();
-  while (state.step < total) {
-    torch::Tensor x = prepare(data, data.train.index_select(0, sampler.next().to(device)),
-                              at::detail::getDefaultCPUGenerator());
-    double lr = learning_rate_at(c.optim, state.step, total);
-    set_learning_rate(*optimizer, lr);
-    optimizer->zero_grad();
+  while (t.running()) {
+    torch::Tensor x = world.shard(prepare(data, data.train.index_select(0, sampler.next().to(device)),
+                                          at::detail::getDefaultCPUGenerator()));
+    t.begin_step();
     torch::Tensor loss = -model->log_prob(x).mean();
-    if (state.step + 1 == fault_step) loss = loss * std::numeric_limits<float>::quiet_NaN();
-    double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) {
-      progress.finish_line();
-      run.log(fmt::format("non-finite loss ({}) at step {}; stopping. The last good checkpoint is {}",
-                          loss_value, state.step + 1, checkpoints.last().string()));
-      run.set_status("failed", state.step);
-      run.meta()["failure"] = fmt::format("non-finite loss at step {}", state.step + 1);
-      run.write_meta();
-      return kExitNonFinite;
-    }
+    double loss_value = t.read_loss(loss);
+    if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
     loss.backward();
-    double grad_norm = clip_grad_norm(params, c.optim.clip_grad_norm);
-    optimizer->step();
-    if (ema) ema->update(*model);
-    state.step += 1;
-    state.sampler_position = sampler.position();
+    t.finish_step();
 
-    nlohmann::json metrics = {{"loss", loss_value}, {"lr", lr}, {"grad_norm", grad_norm}};
-    if (data.images)
-      metrics["bpd"] = (loss_value + dim * std::log(256.0)) / (dim * std::log(2.0));
+    nlohmann::json metrics = {{"loss", loss_value}};
+    if (data.images) metrics["bpd"] = (loss_value + dim * std::log(256.0)) / (dim * std::log(2.0));
     std::string summary = fmt::format("loss {:.2f}{}", loss_value,
                                       data.images ? fmt::format(" | bpd {:.3f}", metrics["bpd"].get<double>()) : "");
-    progress.update(state.step, summary);
-    if (due(c.train.log_every, state.step)) {
-      run.append_metrics(state.step, "train", metrics);
-      run.log(progress.line(state.step, summary), !progress.interactive());
-    }
+    t.show_progress(summary);
+    if (t.due(c.train.log_every)) t.log_train(metrics, summary);
 
-    bool evaluate_now = due(c.train.eval_every, state.step);
-    if (evaluate_now) {
-      if (ema) ema->swap_into(*model);
-      Evaluation e = evaluate(model, data, c.eval.batch_size, c.run.seed);
-      if (ema) ema->swap_into(*model);
-      run.append_metrics(state.step, "eval", e.json());
-      bool improved = e.metric() < state.best_metric;
-      if (improved) state.best_metric = e.metric();
-      checkpoints.save(*model, ema.get(), optimizer.get(), state);
-      if (improved) checkpoints.mark_best();
-      progress.finish_line();
-      run.log(fmt::format("step {} | test {}{}", state.step, data.images ? fmt::format("bpd {:.4f} | log-likelihood {:.2f} nats", e.bpd, e.nats) : fmt::format("nll {:.4f}", e.nll),
-                          improved ? " (best)" : ""));
-    } else if (due(c.train.checkpoint_every, state.step)) {
-      checkpoints.save(*model, ema.get(), optimizer.get(), state);
+    if (t.due(c.train.eval_every)) {
+      Evaluation e;
+      if (t.evaluates()) {
+        EmaWeights averaged(t);
+        e = evaluate(model, data, c.eval.batch_size, c.run.seed);
+      }
+      record(e);
+    } else if (t.due(c.train.checkpoint_every)) {
+      t.save_checkpoint();
     }
-    if (due(c.train.sample_every, state.step)) {
-      if (ema) ema->swap_into(*model);
-      write_samples(model, data, run.samples_dir() / fmt::format("step_{:07d}", state.step), c.sample.n,
+    if (t.due(c.train.sample_every) && t.evaluates()) {
+      EmaWeights averaged(t);
+      write_samples(model, data, t.samples_dir() / fmt::format("step_{:07d}", t.step()), c.sample.n,
                     c.sample.temperature, c.run.seed);
-      if (ema) ema->swap_into(*model);
     }
-    run.meta()["step"] = state.step;
-
-    if (int signal = stop_signal()) {
-      progress.finish_line();
-      if (!evaluate_now) checkpoints.save(*model, ema.get(), optimizer.get(), state);
-      run.set_status("interrupted", state.step);
-      run.log(fmt::format("interrupted by signal {} at step {}; resume with: nice train --resume {}", signal,
-                          state.step, run.dir().string()));
-      return signal == SIGINT ? kExitSigint : kExitSigterm;
-    }
+    if (std::optional<int> code = t.stop_requested()) return *code;
   }
-  progress.finish_line();
-  run.set_status("finished", state.step);
-  run.log(fmt::format("finished {} steps in {} | best test {} {:.4f} | samples in {}", state.step,
-                      format_duration(run.elapsed_seconds()), data.images ? "bpd" : "nll",
-                      state.best_metric, run.samples_dir().string()));
-  return kExitOk;
+  return t.finish(fmt::format("best test {} {:.4f} | samples in {}", data.images ? "bpd" : "nll", t.best_metric(),
+                              t.samples_dir().string()));
 }
 
 // ----------------------------------------------------------------------------------------------
 // Commands on a finished (or running) run.
 
 struct LoadedRun {
-  Run run;
+  OpenedRun opened;
   Data data;
   Nice model{nullptr};
-  std::filesystem::path checkpoint;
 };
 
 LoadedRun load_run(const NiceConfig& c, const std::string& dir) {
   torch::Device device = setup_device(c.device, c.run.seed);
-  LoadedRun loaded{Run::open(dir), {}, nullptr, {}};
-  loaded.data = load_data(c, device, false);
+  LoadedRun loaded{open_run(dir, c.sample.checkpoint), load_data(c, device, false), nullptr};
   loaded.model = Nice(model_options(c, loaded.data.dim()));
   loaded.model->to(device);
-  loaded.checkpoint = loaded.run.checkpoints_dir() / (c.sample.checkpoint + ".pt");
-  if (!std::filesystem::exists(loaded.checkpoint)) loaded.checkpoint = loaded.run.checkpoints_dir() / "last.pt";
-  bool ema = load_weights(loaded.checkpoint, *loaded.model, c.sample.use_ema);
-  fmt::print("loaded {}{}\n", loaded.checkpoint.string(), ema ? " (EMA weights)" : "");
+  load_run_weights(loaded.opened, *loaded.model, c.sample.use_ema);
   return loaded;
 }
 
 int sample(const NiceConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir);
   int64_t n = cli.integer_option("n").value_or(c.sample.n);
-  std::filesystem::path stem = r.run.samples_dir() / fmt::format("sample_t{:.2f}_n{}", c.sample.temperature, n);
+  std::filesystem::path stem = r.opened.run.samples_dir() / fmt::format("sample_t{:.2f}_n{}", c.sample.temperature, n);
   write_samples(r.model, r.data, stem, n, c.sample.temperature, c.run.seed + 1);
   fmt::print("wrote {}.png\n", stem.string());
   return kExitOk;
@@ -404,24 +223,11 @@ int eval(const NiceConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir);
   Evaluation e = evaluate(r.model, r.data, c.eval.batch_size, c.run.seed);
   nlohmann::json results = e.json();
-  results["checkpoint"] = r.checkpoint.filename().string();
+  results["checkpoint"] = r.opened.checkpoint.filename().string();
   results["test_examples"] = r.data.test.size(0);
   results["dataset"] = c.data.dataset;
-  r.run.write_eval(results);
-  fmt::print("{}\nwrote {}\n", results.dump(2), (r.run.dir() / "eval.json").string());
+  fmt::print("{}\nwrote {}\n", results.dump(2), r.opened.run.write_eval(results).string());
   return kExitOk;
-}
-
-torch::Tensor inpaint_mask(const std::string& kind, int64_t n, const std::vector<int64_t>& shape) {
-  const int64_t h = shape[1], w = shape[2];
-  torch::Tensor observed = torch::ones({n, shape[0], h, w});
-  using torch::indexing::Slice;
-  if (kind == "bottom_half") observed.index_put_({Slice(), Slice(), Slice(h / 2, h), Slice()}, 0);
-  if (kind == "right_half") observed.index_put_({Slice(), Slice(), Slice(), Slice(w / 2, w)}, 0);
-  if (kind == "center") observed.index_put_({Slice(), Slice(), Slice(h / 4, 3 * h / 4), Slice(w / 4, 3 * w / 4)}, 0);
-  if (kind == "random_half")
-    observed = (at::rand({n, shape[0], h, w}, at::make_generator<at::CPUGeneratorImpl>(5)) < 0.5).to(torch::kFloat32);
-  return observed.flatten(1);
 }
 
 int inpaint(const NiceConfig& c, const CommandLine& cli) {
@@ -430,9 +236,8 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
   int64_t n = std::min(cli.integer_option("n").value_or(c.inpaint.n), r.data.test.size(0));
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 3);
   torch::Tensor x = prepare(r.data, r.data.test.narrow(0, 0, n), generator);
-  torch::Tensor observed = inpaint_mask(c.inpaint.mask, n, r.data.image_shape).to(x.device());
-  flows::InpaintOptions options{c.inpaint.steps, c.inpaint.step_scale, c.inpaint.noise};
-  torch::Tensor filled = flows::inpaint(r.model, x, observed, options, generator);
+  torch::Tensor observed = flows::inpaint_mask(c.inpaint.mask, n, r.data.shape).to(x.device());
+  torch::Tensor filled = flows::inpaint(r.model, x, observed, c.inpaint, generator);
   torch::Tensor masked = x * observed + 0.5 * (1 - observed);
 
   torch::NoGradGuard no_grad;
@@ -440,9 +245,9 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
     return bits_per_dim(r.model->log_prob(images), r.data.dim()).mean().item<double>();
   };
   std::vector<int64_t> shape = {n};
-  shape.insert(shape.end(), r.data.image_shape.begin(), r.data.image_shape.end());
+  shape.insert(shape.end(), r.data.shape.begin(), r.data.shape.end());
   torch::Tensor rows = torch::cat({x, masked, filled}).view({3 * n, shape[1], shape[2], shape[3]}).cpu();
-  std::filesystem::path path = r.run.samples_dir() / fmt::format("inpaint_{}.png", c.inpaint.mask);
+  std::filesystem::path path = r.opened.run.samples_dir() / fmt::format("inpaint_{}.png", c.inpaint.mask);
   write_png(path, make_grid(rows, n));
   fmt::print("bpd of originals {:.3f} | inpainted {:.3f} | rows: original, masked, inpainted\nwrote {}\n",
              mean_bpd(x), mean_bpd(filled), path.string());
@@ -451,39 +256,40 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
 
 int bench(NiceConfig& c, const CommandLine& cli) {
   torch::Device device = setup_device(c.device, c.run.seed);
+  World world = join_world(c.distributed, device);
+  world.local_batch(c.train.batch_size, "train.batch_size");
   int64_t steps = cli.integer_option("steps").value_or(20);
   Data data = load_data(c, device, true);
   Nice model(model_options(c, data.dim()));
   model->to(device);
+  world.broadcast_module(*model);
   auto optimizer = make_optimizer(*model, c.optim);
+  GradientAverager averager(world, model->parameters(), c.distributed.bucket_mb << 20);
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   auto train_step = [&] {
-    torch::Tensor x = prepare(data, data.train.index_select(0, sampler.next().to(device)),
-                              at::detail::getDefaultCPUGenerator());
+    torch::Tensor x = world.shard(prepare(data, data.train.index_select(0, sampler.next().to(device)),
+                                          at::detail::getDefaultCPUGenerator()));
     optimizer->zero_grad();
     torch::Tensor loss = -model->log_prob(x).mean();
     loss.backward();
+    averager.finish();
     optimizer->step();
   };
-  auto seconds = [&](const std::function<void()>& work, int64_t repeats) { return timed_seconds(work, repeats, device); };
-  double train_seconds = seconds(train_step, steps);
+  double train_seconds = timed_seconds(train_step, steps, device);
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;
-  const int64_t sample_batch = 1000;
-  double sample_seconds = seconds([&] { model->sample(sample_batch, 1.0, noise); }, std::max<int64_t>(steps / 4, 2));
-  const int64_t parameters = parameter_count(*model);
-  nlohmann::json result = {
-      {"experiment", "nice"},
-      {"device", device.str()},
-      {"threads", torch::get_num_threads()},
-      {"dataset", c.data.dataset},
-      {"parameters", parameters},
-      {"batch_size", c.train.batch_size},
-      {"train_steps_per_s", double(steps) / train_seconds},
-      {"train_examples_per_s", double(steps * c.train.batch_size) / train_seconds},
-      {"samples_per_s", double(std::max<int64_t>(steps / 4, 2) * sample_batch) / sample_seconds},
-  };
-  fmt::print("{}\n", result.dump());
+  const int64_t sample_batch = 1000, sample_repeats = std::max<int64_t>(steps / 4, 2);
+  double sample_seconds = timed_seconds([&] { model->sample(sample_batch, 1.0, noise); }, sample_repeats, device);
+  nlohmann::json result = {{"experiment", "nice"},
+                           {"device", device.str()},
+                           {"threads", torch::get_num_threads()},
+                           {"dataset", c.data.dataset},
+                           {"parameters", parameter_count(*model)},
+                           {"batch_size", c.train.batch_size},
+                           {"train_steps_per_s", double(steps) / train_seconds}};
+  const double local = double(c.train.batch_size / world.size());
+  print_bench(world, result, {{"train_examples_per_s", {double(steps) * local, train_seconds}},
+                              {"samples_per_s", {double(sample_repeats * sample_batch), sample_seconds}}});
   return kExitOk;
 }
 

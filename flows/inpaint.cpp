@@ -1,8 +1,21 @@
 #include "flows/inpaint.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 namespace genbox::flows {
+
+torch::Tensor inpaint_mask(const std::string& kind, int64_t n, const std::vector<int64_t>& shape) {
+  const int64_t h = shape.at(1), w = shape.at(2);
+  torch::Tensor observed = torch::ones({n, shape[0], h, w});
+  using torch::indexing::Slice;
+  if (kind == "bottom_half") observed.index_put_({Slice(), Slice(), Slice(h / 2, h), Slice()}, 0);
+  if (kind == "right_half") observed.index_put_({Slice(), Slice(), Slice(), Slice(w / 2, w)}, 0);
+  if (kind == "center") observed.index_put_({Slice(), Slice(), Slice(h / 4, 3 * h / 4), Slice(w / 4, 3 * w / 4)}, 0);
+  if (kind == "random_half")
+    observed = (at::rand({n, shape[0], h, w}, at::make_generator<at::CPUGeneratorImpl>(5)) < 0.5).to(torch::kFloat32);
+  return observed.flatten(1);
+}
 
 torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed,
                       const InpaintOptions& options, at::Generator generator) {

@@ -10,11 +10,13 @@
 
 namespace genbox::flows {
 
+// The defaults are `nice train`'s (a CPU-sized model); the paper's MNIST model is
+// experiments/configs/nice_mnist_paper.toml (hidden 1000, hidden_layers 5).
 struct NiceOptions {
-  int64_t dim = 784;
+  int64_t dim = 784;  // set from the data
   int64_t coupling_layers = 4;
-  int64_t hidden = 1000;
-  int64_t hidden_layers = 5;
+  int64_t hidden = 256;
+  int64_t hidden_layers = 3;
   std::string prior = "logistic";
 };
 

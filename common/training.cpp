@@ -1,0 +1,253 @@
+#include "common/training.hpp"
+
+#include <fmt/format.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <limits>
+
+#include "common/device.hpp"
+#include "common/errors.hpp"
+#include "common/fsutil.hpp"
+#include "common/program.hpp"
+#include "common/signals.hpp"
+
+namespace genbox {
+
+namespace {
+int fault_rank() {
+  const char* value = std::getenv("GENBOX_FAULT_RANK");
+  return value ? std::atoi(value) : -1;
+}
+
+bool improves(double metric, double best, Better better) {
+  if (std::isnan(metric)) return false;
+  if (std::isnan(best)) return true;
+  return better == Better::kLower ? metric < best : metric > best;
+}
+}  // namespace
+
+TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& model,
+                         torch::optim::Optimizer& optimizer, Ema* ema, BatchSampler& sampler)
+    : spec_(spec),
+      world_(world),
+      model_(model),
+      optimizer_(optimizer),
+      ema_(ema),
+      sampler_(sampler),
+      parameters_(model.parameters()),
+      progress_(0, spec.train.steps),
+      fault_step_(nan_fault_step()),
+      fault_rank_(fault_rank()) {
+  const CommandLine& cli = *spec.cli;
+  resumed_ = !cli.resume_dir.empty();
+  if (resumed_) {
+    // Everything is checked before anything is written: a resume that fails leaves the run as
+    // it was. Rank 0 reads the checkpoint and sends its bytes, so other machines need no copy.
+    std::filesystem::path last = std::filesystem::path(cli.resume_dir) / "checkpoints" / "last.pt";
+    std::optional<Run> opened;
+    std::string bytes;
+    if (world.is_main()) {
+      opened.emplace(Run::open(cli.resume_dir));
+      if (!std::filesystem::exists(last))
+        throw DataError(fmt::format("{}: no checkpoint to resume from", last.string()));
+      bytes = read_file(last);
+    }
+    bytes = world.broadcast_bytes(bytes);
+    state_ = load_checkpoint_bytes(bytes, last, model, ema, &optimizer, true);
+    sampler.set_position(state_.sampler_position);
+    if (world.is_main()) {
+      run_ = std::move(opened);
+      write_file_atomic(run_->dir() / "config.toml", spec.schema->to_toml(true));
+      run_->mark_resumed(cli.text);
+    }
+  } else if (world.is_main()) {
+    run_.emplace(Run::create(spec.run.out_dir, spec.experiment, spec.run.name, spec.schema->to_toml(true), cli.text));
+  }
+  world.broadcast_module(model);
+  if (ema) {
+    std::vector<torch::Tensor> averages;
+    for (auto& [name, tensor] : ema->named_tensors()) averages.push_back(tensor);
+    world.broadcast(averages);
+  }
+  averager_ = std::make_unique<GradientAverager>(world, parameters_, spec.distributed.bucket_mb << 20);
+  checkpoints_ = std::make_unique<CheckpointKeeper>(
+      run_ ? run_->checkpoints_dir() : std::filesystem::path(), spec.train.keep_checkpoints);
+  progress_ = Progress(state_.step, spec.train.steps);
+
+  std::vector<std::string> devices = world.gather_strings(spec.device.str());
+  if (run_) {
+    nlohmann::json meta = spec.meta;
+    meta.update({{"torch_version", torch_version()},
+                 {"device", spec.device.str()},
+                 {"threads", torch::get_num_threads()},
+                 {"seed", spec.run.seed},
+                 {"world_size", world.size()},
+                 {"backend", world.backend_name()},
+                 {"rank_devices", devices}});
+    run_->meta().update(meta);
+    run_->write_meta();
+    log(fmt::format("run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(),
+                    torch::get_num_threads(),
+                    world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name())
+                                        : ""));
+    if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, checkpoints_->last().string()));
+  }
+  install_stop_handlers();
+}
+
+TrainingRun::~TrainingRun() = default;
+
+bool TrainingRun::due(int64_t every) const {
+  return state_.step == spec_.train.steps || (every > 0 && state_.step % every == 0);
+}
+
+std::filesystem::path TrainingRun::samples_dir() const {
+  return run_ ? run_->samples_dir() : std::filesystem::path();
+}
+
+double TrainingRun::elapsed_seconds() const { return run_ ? run_->elapsed_seconds() : 0.0; }
+
+void TrainingRun::log(const std::string& line) {
+  if (!run_) return;
+  progress_.finish_line();
+  run_->log(line);
+}
+
+double TrainingRun::begin_step() {
+  lr_ = learning_rate_at(spec_.optim, state_.step, spec_.train.steps);
+  set_learning_rate(optimizer_, lr_);
+  optimizer_.zero_grad();
+  return lr_;
+}
+
+double TrainingRun::read_loss(const torch::Tensor& loss) {
+  double value = loss.item<double>();
+  if (state_.step + 1 == fault_step_ && (fault_rank_ < 0 || fault_rank_ == world_.rank()))
+    value = std::numeric_limits<double>::quiet_NaN();
+  const int signal = stop_signal();
+  const bool finite = std::isfinite(value);
+  // One collective carries the loss and every rank's reasons to stop.
+  std::vector<double> agreed = world_.sum({finite ? value : 0.0, finite ? 0.0 : 1.0, signal == SIGINT ? 1.0 : 0.0,
+                                           signal != 0 && signal != SIGINT ? 1.0 : 0.0});
+  agreed_signal_ = agreed[3] > 0 ? SIGTERM : agreed[2] > 0 ? SIGINT : 0;
+  if (agreed[1] > 0) return finite ? std::numeric_limits<double>::quiet_NaN() : value;
+  return agreed[0] / double(world_.size());
+}
+
+int TrainingRun::stop_non_finite(double loss, const std::string& detail) {
+  if (run_) {
+    const bool saved = std::filesystem::exists(checkpoints_->last());
+    log(fmt::format("non-finite loss ({}{}) at step {}{}; stopping. {}", loss, detail.empty() ? "" : ": " + detail,
+                    state_.step + 1, world_.distributed() ? " on some rank" : "",
+                    saved ? "The last good checkpoint is " + checkpoints_->last().string()
+                          : std::string("No checkpoint was saved before it")));
+    run_->meta()["failure"] = fmt::format("non-finite loss at step {}", state_.step + 1);
+    write_status("failed");
+  }
+  return kExitNonFinite;
+}
+
+double TrainingRun::finish_step() {
+  averager_->finish();
+  grad_norm_ = clip_grad_norm(parameters_, spec_.optim.clip_grad_norm);
+  optimizer_.step();
+  if (ema_) ema_->update(model_);
+  state_.step += 1;
+  state_.sampler_position = sampler_.position();
+  if (run_) run_->meta()["step"] = state_.step;
+  return grad_norm_;
+}
+
+void TrainingRun::show_progress(const std::string& summary) {
+  if (run_) progress_.update(state_.step, summary);
+}
+
+void TrainingRun::log_train(nlohmann::json values, const std::string& summary) {
+  // Every rank's figures count: averaged in one collective.
+  std::vector<double> numbers;
+  for (auto& [key, value] : values.items())
+    if (value.is_number()) numbers.push_back(value.get<double>());
+  numbers = world_.sum(numbers);
+  size_t i = 0;
+  for (auto& [key, value] : values.items())
+    if (value.is_number()) value = numbers[i++] / double(world_.size());
+  values["lr"] = lr_;
+  values["grad_norm"] = grad_norm_;
+  if (!run_) return;
+  run_->append_metrics(state_.step, "train", values);
+  run_->log(progress_.line(state_.step, summary), !progress_.interactive());
+}
+
+bool TrainingRun::record_eval(const nlohmann::json& values, double metric, Better better, const std::string& summary) {
+  bool improved = false;
+  if (run_) {
+    run_->append_metrics(state_.step, "eval", values);
+    improved = improves(metric, state_.best_metric, better);
+    if (improved) state_.best_metric = metric;
+    save_checkpoint();
+    if (improved) checkpoints_->mark_best();
+    log(fmt::format("step {} | {}{}", state_.step, summary, improved ? " (best)" : ""));
+  }
+  // The others wait while rank 0 evaluates and writes.
+  world_.barrier();
+  return improved;
+}
+
+void TrainingRun::save_checkpoint() {
+  saved_at_ = state_.step;
+  if (!run_) return;
+  checkpoints_->save(model_, ema_, &optimizer_, state_);
+  run_->write_meta();
+}
+
+std::optional<int> TrainingRun::stop_requested() {
+  if (agreed_signal_ == 0) return std::nullopt;
+  if (saved_at_ != state_.step) save_checkpoint();
+  if (run_) {
+    write_status("interrupted");
+    log(fmt::format("interrupted by signal {} at step {}; resume with: {} train --resume {}", agreed_signal_,
+                    state_.step, spec_.experiment, run_->dir().string()));
+  }
+  world_.barrier();
+  return agreed_signal_ == SIGINT ? kExitSigint : kExitSigterm;
+}
+
+int TrainingRun::finish(const std::string& summary) {
+  if (run_) {
+    write_status("finished");
+    log(fmt::format("finished {} steps in {} | {}", state_.step, format_duration(run_->elapsed_seconds()), summary));
+  }
+  world_.barrier();
+  return kExitOk;
+}
+
+void TrainingRun::write_status(const std::string& status) {
+  progress_.finish_line();
+  run_->set_status(status, state_.step);
+}
+
+EmaWeights::EmaWeights(Ema* ema, torch::nn::Module& model) : ema_(ema), model_(model) {
+  if (ema_) ema_->swap_into(model_);
+}
+
+EmaWeights::~EmaWeights() {
+  if (ema_) ema_->swap_into(model_);
+}
+
+OpenedRun open_run(const std::string& dir, const std::string& checkpoint_name) {
+  OpenedRun opened{Run::open(dir), {}};
+  opened.checkpoint = opened.run.checkpoints_dir() / (checkpoint_name + ".pt");
+  if (!std::filesystem::exists(opened.checkpoint)) opened.checkpoint = opened.run.checkpoints_dir() / "last.pt";
+  return opened;
+}
+
+void load_run_weights(const OpenedRun& opened, torch::nn::Module& model, bool prefer_ema) {
+  bool ema = load_weights(opened.checkpoint, model, prefer_ema);
+  fmt::print("loaded {}{}\n", opened.checkpoint.string(), ema ? " (EMA weights)" : "");
+}
+
+}  // namespace genbox

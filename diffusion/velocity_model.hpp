@@ -1,0 +1,44 @@
+// The network a rectified flow trains, whichever it is (a DiT for images, a small MLP for toy
+// points), with the one definition of the training loss and of sampling that training,
+// validation, evaluation and the bench share.
+//
+// Rectified flow (Liu et al. 2022; SD3, Esser et al. 2024, section 2): z_t = (1 - t) x0 + t eps,
+// the network predicts v = eps - x0 under plain MSE; samples integrate dx/dt = v from t = 1
+// (noise) to t = 0 (data), guided by classifier-free guidance when the model is conditional.
+#pragma once
+
+#include <torch/nn/modules/container/any.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+
+namespace genbox::diffusion {
+
+struct VelocityModel {
+  torch::nn::AnyModule any;  // forward(x [B, ...], t [B], labels [B] int64) -> v like x
+  int64_t null_class = 0;    // the label of "no class"; 0 for an unconditional model
+  std::shared_ptr<torch::nn::Module> module() const { return any.ptr(); }
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& labels) {
+    return any.forward<torch::Tensor>(x, t, labels);
+  }
+};
+
+// Mean squared error between v(z_t, t, labels) and eps - x0, the forward pass under the
+// precision ("fp32" or "bf16", see AutocastGuard) and the loss in fp32. A scalar.
+torch::Tensor rectified_flow_loss(VelocityModel& model, const torch::Tensor& x0, const torch::Tensor& noise,
+                                  const torch::Tensor& t, const torch::Tensor& labels, const std::string& precision);
+
+struct SamplingOptions {
+  int64_t steps = 16;            // ODE steps from t = 1 to 0
+  std::string sampler = "euler";  // euler | heun
+  double guidance = 2.0;         // classifier-free guidance w; 1: none
+  double shift = 1.0;            // timestep shift of the sampling schedule
+};
+
+// Samples from `noise` (at t = 1) for `labels`, without gradients and in eval mode; guided when
+// the model is conditional and guidance != 1. Returns x at t = 0 in fp32.
+torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
+                       const SamplingOptions& options, const std::string& precision);
+
+}  // namespace genbox::diffusion

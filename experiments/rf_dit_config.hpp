@@ -1,0 +1,114 @@
+// `rf_dit`'s config: every key, its default, range and doc, in one place. The description
+// drives parsing, validation, --print-config and the README's key table; defaults live in the
+// library option structs the sections bind, or here for the program's own keys.
+#pragma once
+
+#include "common/config.hpp"
+#include "common/data/sources.hpp"
+#include "common/distributed.hpp"
+#include "common/settings.hpp"
+#include "diffusion/classifier.hpp"
+#include "diffusion/dit.hpp"
+#include "diffusion/rectified_flow.hpp"
+#include "diffusion/velocity_model.hpp"
+
+namespace genbox {
+
+struct RfConfig {
+  RunSettings run;
+  DeviceSettings device;
+  DistributedSettings distributed;
+  DataSource data;
+  struct {
+    std::string preset = "tiny";
+    int64_t width = 0, depth = 0, heads = 0, patch = 0;
+    diffusion::DitOptions dit;  // mlp_ratio, qk_norm and mlp; the rest comes from the preset and the data
+    bool conditional = true;
+    double label_dropout = 0.1;
+    int64_t toy_hidden = 128;
+    int64_t toy_layers = 3;
+  } model;
+  diffusion::TimestepSampling flow;
+  TrainSettings train;
+  OptimSettings optim;
+  struct : diffusion::SamplingOptions {
+    int64_t per_class = 8;
+    bool use_ema = true;
+    std::string checkpoint = "last";
+  } sample;
+  struct {
+    std::string classifier = "outputs/classifier/fashion_mnist.pt";
+    int64_t fd_samples = 1000;
+    std::vector<int64_t> steps = {4, 16};
+    std::vector<double> guidance = {1.0, 2.0, 4.0};
+    int64_t likelihood_images = 64;
+    int64_t likelihood_steps = 32;
+    int64_t batch_size = 250;
+  } eval;
+  diffusion::ClassifierTraining classifier;
+};
+
+inline Schema describe(RfConfig& c) {
+  c.run.name = "rf";
+  c.train.steps = 3000;
+  c.train.batch_size = 64;
+  c.train.log_every = 50;
+  c.train.eval_every = 500;
+  c.train.sample_every = 500;
+  c.train.checkpoint_every = 500;
+  c.optim.name = "adamw";
+  c.optim.lr = 1e-3;
+  c.optim.beta2 = 0.99;
+  c.optim.warmup_steps = 100;
+  c.optim.schedule = "cosine";
+  c.optim.min_lr_ratio = 0.1;
+  c.optim.clip_grad_norm = 1.0;
+  c.optim.ema_decay = 0.999;
+
+  Schema s;
+  describe(s, c.run);
+  describe(s, c.device);
+  describe(s, c.distributed);
+  describe(s, c.data);
+  s.add_choice("model.preset", c.model.preset, {"tiny", "small", "base"},
+               "DiT size: tiny (CPU), small (DiT-S), base (DiT-B)");
+  s.add("model.width", c.model.width, 0, 65536, "token width; 0: the preset's");
+  s.add("model.depth", c.model.depth, 0, 1024, "transformer blocks; 0: the preset's");
+  s.add("model.heads", c.model.heads, 0, 1024, "attention heads; 0: the preset's");
+  s.add("model.patch", c.model.patch, 0, 64, "patch size; 0: the preset's");
+  s.add("model.mlp_ratio", c.model.dit.mlp_ratio, 1, 64, "MLP hidden width / token width");
+  s.add("model.qk_norm", c.model.dit.qk_norm, "RMSNorm on queries and keys (SD3)");
+  s.add_choice("model.mlp", c.model.dit.mlp, {"gelu_tanh", "swiglu"}, "block MLP");
+  s.add("model.conditional", c.model.conditional, "class-conditional (with guidance) or unconditional");
+  s.add("model.label_dropout", c.model.label_dropout, 0.0, 1.0, "labels replaced by the null class while training");
+  s.add("model.toy_hidden", c.model.toy_hidden, 1, 65536, "hidden width of the toy 2D velocity MLP");
+  s.add("model.toy_layers", c.model.toy_layers, 1, 64, "hidden layers of the toy 2D velocity MLP");
+  s.add_choice("flow.timesteps", c.flow.kind, {"logit_normal", "uniform", "mode", "cosmap"},
+               "training timestep density (SD3 section 3.1)");
+  s.add("flow.logit_mean", c.flow.mean, -10.0, 10.0, "logit-normal location m");
+  s.add("flow.logit_std", c.flow.stddev, 1e-3, 10.0, "logit-normal scale s");
+  s.add("flow.mode_scale", c.flow.mode_scale, -1.0, 2.0, "scale s of mode sampling");
+  s.add("flow.shift", c.flow.shift, 1e-3, 1000.0, "training shift a: t' = a t / (1 + (a - 1) t)");
+  describe(s, c.train);
+  describe(s, c.optim);
+  s.add("sample.per_class", c.sample.per_class, 1, 1000, "samples per class in grids (unconditional: per row)");
+  s.add("sample.steps", c.sample.steps, 1, 10000, "ODE steps from t = 1 to 0");
+  s.add_choice("sample.sampler", c.sample.sampler, {"euler", "heun"}, "ODE integrator");
+  s.add("sample.guidance", c.sample.guidance, 0.0, 100.0, "classifier-free guidance w (1: none)");
+  s.add("sample.shift", c.sample.shift, 1e-3, 1000.0, "sampling shift of the timestep schedule");
+  s.add("sample.use_ema", c.sample.use_ema, "sample and evaluate with EMA weights when there are some");
+  s.add_choice("sample.checkpoint", c.sample.checkpoint, {"best", "last"}, "checkpoint read by sample and eval");
+  s.add("eval.classifier", c.eval.classifier, "checkpoint written by `rf_dit classifier` and read by eval");
+  s.add("eval.fd_samples", c.eval.fd_samples, 10, 1000000, "generated and test images per Frechet distance");
+  s.add("eval.steps", c.eval.steps, 1, 10000, "sampling steps swept by eval");
+  s.add("eval.guidance", c.eval.guidance, 0.0, 100.0, "guidance scales swept by eval");
+  s.add("eval.likelihood_images", c.eval.likelihood_images, 0, 1000000, "test images for bits/dim; 0: skip");
+  s.add("eval.likelihood_steps", c.eval.likelihood_steps, 1, 100000, "Heun steps of the probability-flow ODE");
+  s.add("eval.batch_size", c.eval.batch_size, 1, 100000, "images per forward pass in eval");
+  s.add("classifier.epochs", c.classifier.epochs, 1, 1000, "training epochs of the FD classifier");
+  s.add("classifier.batch_size", c.classifier.batch_size, 1, 100000, "classifier batch size");
+  s.add("classifier.lr", c.classifier.lr, 0.0, 10.0, "classifier Adam learning rate");
+  return s;
+}
+
+}  // namespace genbox
