@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <torch/cuda.h>
+#include <torch/torch.h>
 #include <torch/nn/module.h>
 
 #include <chrono>
@@ -57,6 +58,14 @@ double timed_seconds(const std::function<void()>& work, int64_t repeats, const c
   for (int64_t i = 0; i < repeats; ++i) work();
   synchronize();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double matmul_gflops(int64_t m, int64_t k, int64_t n, c10::ScalarType dtype, const c10::Device& device) {
+  torch::Tensor a = torch::randn({m, k}, torch::TensorOptions().device(device).dtype(dtype));
+  torch::Tensor b = torch::randn({k, n}, a.options());
+  const int64_t repeats = 20;
+  double seconds = timed_seconds([&] { torch::mm(a, b); }, repeats, device);
+  return 2.0 * double(m) * double(k) * double(n) * double(repeats) / seconds / 1e9;
 }
 
 void print_bench(World& world, nlohmann::json result,

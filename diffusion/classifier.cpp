@@ -1,8 +1,10 @@
 #include "diffusion/classifier.hpp"
 
-#include "common/data/batches.hpp"
-
+#include <fmt/format.h>
 #include <torch/torch.h>
+
+#include "common/data/batches.hpp"
+#include "common/progress.hpp"
 
 namespace genbox::diffusion {
 
@@ -46,12 +48,12 @@ torch::Tensor classifier_features(Classifier& classifier, const torch::Tensor& x
 
 void train_classifier(Classifier& classifier, const torch::Tensor& images, const torch::Tensor& labels,
                       const std::function<torch::Tensor(const torch::Tensor&)>& to_input,
-                      const ClassifierTraining& options, uint64_t seed,
-                      const std::function<void(int64_t, int64_t, double)>& on_step) {
+                      const ClassifierTraining& options, uint64_t seed) {
   classifier->train();
   torch::optim::Adam optimizer(classifier->parameters(), torch::optim::AdamOptions(options.lr));
   BatchSampler sampler(images.size(0), options.batch_size, seed);
   const int64_t steps = options.epochs * sampler.batches_per_epoch();
+  Progress progress(0, steps);
   for (int64_t step = 1; step <= steps; ++step) {
     torch::Tensor rows = sampler.next().to(images.device());
     torch::Tensor x = to_input(images.index_select(0, rows));
@@ -59,8 +61,20 @@ void train_classifier(Classifier& classifier, const torch::Tensor& images, const
     torch::Tensor loss = torch::cross_entropy_loss(classifier->forward(x), labels.index_select(0, rows));
     loss.backward();
     optimizer.step();
-    on_step(step, steps, loss.item<double>());
+    std::string summary = fmt::format("loss {:.4f}", loss.item<double>());
+    progress.update(step, summary);
+    if (!progress.interactive() && (step % 100 == 0 || step == steps)) fmt::print("{}\n", progress.line(step, summary));
   }
+  progress.finish_line();
+}
+
+ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
+                             int64_t num_classes, int64_t batch) {
+  torch::Tensor hits = classifier_hits(classifier, x, labels, batch);
+  ClassAccuracy accuracy;
+  accuracy.overall = hits.mean().item<double>();
+  for (int64_t k = 0; k < num_classes; ++k) accuracy.per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
+  return accuracy;
 }
 
 }  // namespace genbox::diffusion

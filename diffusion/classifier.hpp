@@ -9,6 +9,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <functional>
+#include <vector>
 
 namespace genbox::diffusion {
 
@@ -41,10 +42,17 @@ struct ClassifierTraining {
 
 // Trains with Adam and cross-entropy on `images` (uint8 [N, C, H, W]) turned into model space
 // by `to_input` (which may add dequantization noise from the generator it is given), batches
-// drawn from a permutation seeded by `seed`; `on_step(step, steps, loss)` reports progress.
+// drawn from a permutation seeded by `seed`, showing progress on stdout.
 void train_classifier(Classifier& classifier, const torch::Tensor& images, const torch::Tensor& labels,
                       const std::function<torch::Tensor(const torch::Tensor&)>& to_input,
-                      const ClassifierTraining& options, uint64_t seed,
-                      const std::function<void(int64_t, int64_t, double)>& on_step);
+                      const ClassifierTraining& options, uint64_t seed);
+
+// How often the classifier names the class asked for: overall, and per class 0..num_classes-1.
+struct ClassAccuracy {
+  double overall = 0;
+  std::vector<double> per_class;
+};
+ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
+                             int64_t num_classes, int64_t batch);
 
 }  // namespace genbox::diffusion

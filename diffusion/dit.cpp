@@ -125,6 +125,16 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& t, c
   return unpatchify(final_layer(tokens, c), options_.patch, x.size(1), x.size(2), x.size(3));
 }
 
+DitOptions with_preset(DitOptions base, const std::string& preset, int64_t width, int64_t depth, int64_t heads,
+                       int64_t patch) {
+  DitOptions p = dit_preset(preset);
+  base.width = width ? width : p.width;
+  base.depth = depth ? depth : p.depth;
+  base.heads = heads ? heads : p.heads;
+  base.patch = patch ? patch : p.patch;
+  return base;
+}
+
 double dit_forward_flops(const DitOptions& o) {
   double tokens = double(o.image_size / o.patch) * double(o.image_size / o.patch);
   double d = double(o.width), patch_dim = double(o.patch * o.patch * o.channels);

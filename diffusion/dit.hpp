@@ -34,6 +34,10 @@ struct DitOptions {
 // with 2 CPU threads), "small" (DiT-S: 384, 12, 6) and "base" (DiT-B: 768, 12, 12); fields other
 // than width, depth, heads and patch keep DitOptions' defaults.
 DitOptions dit_preset(const std::string& name);
+// `base` with the preset's width, depth, heads and patch, each replaced by the given value when
+// that is not 0.
+DitOptions with_preset(DitOptions base, const std::string& preset, int64_t width, int64_t depth, int64_t heads,
+                       int64_t patch);
 
 // FLOPs (2 x multiply-adds) of one image's forward pass, counting the matmuls only: what bench
 // divides by time to say how much of the machine's matmul speed the model reaches.

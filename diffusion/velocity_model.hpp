@@ -8,10 +8,12 @@
 #pragma once
 
 #include <torch/nn/modules/container/any.h>
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace genbox::diffusion {
 
@@ -29,6 +31,19 @@ struct VelocityModel {
 torch::Tensor rectified_flow_loss(VelocityModel& model, const torch::Tensor& x0, const torch::Tensor& noise,
                                   const torch::Tensor& t, const torch::Tensor& labels, const std::string& precision);
 
+// The rectified-flow loss of a fixed validation batch: timesteps at the midpoints of n equal
+// bins of [0, 1] and noise from a generator seeded by `seed`, so that values compare across
+// evaluations and runs. In eval mode, without gradients.
+double validation_loss(VelocityModel& model, const torch::Tensor& x0, const torch::Tensor& labels, int64_t seed,
+                       const std::string& precision);
+
+// Mean log-likelihood of images in model space ([-1, 1], from pixels dequantized to [0, 1]) in
+// bits/dim through the probability-flow ODE with `steps` Heun steps, unconditionally (the null
+// class), and the mean negative log-likelihood in nats for points that are not images.
+double ode_bits_per_dim(VelocityModel& model, const torch::Tensor& x, int64_t steps, at::Generator generator);
+double ode_negative_log_likelihood(VelocityModel& model, const torch::Tensor& x, int64_t steps,
+                                   at::Generator generator);
+
 struct SamplingOptions {
   int64_t steps = 16;            // ODE steps from t = 1 to 0
   std::string sampler = "euler";  // euler | heun
@@ -36,9 +51,24 @@ struct SamplingOptions {
   double shift = 1.0;            // timestep shift of the sampling schedule
 };
 
+// Noise and labels for a picture of `rows` rows of `per_row` samples: row k asks for class k
+// (class 0 throughout when the model is unconditional). The same seed gives the same noise, so
+// pictures from different steps show the same "seeds". example_shape: C, H, W (or 2).
+struct SampleSheet {
+  torch::Tensor noise, labels;
+  int64_t per_row;
+};
+SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows, int64_t per_row, bool conditional,
+                         int64_t seed, c10::Device device);
+
 // Samples from `noise` (at t = 1) for `labels`, without gradients and in eval mode; guided when
 // the model is conditional and guidance != 1. Returns x at t = 0 in fp32.
 torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
                        const SamplingOptions& options, const std::string& precision);
+
+// One sample per label, `batch` at a time, from noise drawn by a generator seeded with `seed`.
+torch::Tensor generate_in_batches(VelocityModel& model, const std::vector<int64_t>& example_shape,
+                                  const torch::Tensor& labels, const SamplingOptions& options,
+                                  const std::string& precision, int64_t batch, int64_t seed);
 
 }  // namespace genbox::diffusion

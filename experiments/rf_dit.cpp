@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -22,7 +23,6 @@
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
 #include "common/program.hpp"
-#include "common/progress.hpp"
 #include "common/training.hpp"
 #include "diffusion/classifier.hpp"
 #include "diffusion/dit.hpp"
@@ -59,15 +59,8 @@ torch::Tensor to_model_space(const Data& data, const torch::Tensor& rows, at::Ge
 // Model: a DiT for images, a small MLP for toy 2D sets; both map (x_t, t, label) to a velocity.
 
 DitOptions dit_options(const RfConfig& c, const Data& data) {
-  DitOptions o = c.model.dit;
-  DitOptions preset = dit_preset(c.model.preset);
-  o.width = c.model.width ? c.model.width : preset.width;
-  o.depth = c.model.depth ? c.model.depth : preset.depth;
-  o.heads = c.model.heads ? c.model.heads : preset.heads;
-  o.patch = c.model.patch ? c.model.patch : preset.patch;
-  o.channels = data.shape[0];
-  o.image_size = data.shape[1];
-  o.num_classes = data.num_classes;
+  DitOptions o = with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
+  std::tie(o.channels, o.image_size, o.num_classes) = std::tuple(data.shape[0], data.shape[1], data.num_classes);
   if (data.shape[1] != data.shape[2] || data.shape[1] % o.patch != 0)
     throw ConfigError(fmt::format("model.patch = {} must divide the {}x{} images", o.patch, data.shape[1], data.shape[2]));
   if (o.width % o.heads != 0)
@@ -109,22 +102,10 @@ Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows,
 }
 
 // ----------------------------------------------------------------------------------------------
-// Pictures: one row per class (or rows of an unconditional model), the same noise every time.
-
-struct SampleSheet {
-  torch::Tensor noise, labels;
-  int64_t per_row;
-};
-
-SampleSheet sample_sheet(const Data& data, int64_t per_class, int64_t seed, torch::Device device) {
-  // Toy sets are drawn as a cloud of points, which takes thousands of them to read.
-  int64_t rows = data.images ? std::max<int64_t>(data.num_classes, 4) : 4096 / per_class;
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed + 104729);
-  std::vector<int64_t> shape = {rows * per_class};
-  shape.insert(shape.end(), data.shape.begin(), data.shape.end());
-  torch::Tensor labels = torch::arange(rows).repeat_interleave(per_class);
-  if (data.num_classes == 0) labels.zero_();
-  return {at::randn(shape, generator).to(device), labels.to(device), per_class};
+// Pictures: images one row per class (at least 4 rows); toy sets a cloud of thousands of points.
+SampleSheet sheet_for(const Data& data, int64_t per_row, int64_t seed, torch::Device device) {
+  int64_t rows = data.images ? std::max<int64_t>(data.num_classes, 4) : 4096 / per_row;
+  return sample_sheet(data.shape, rows, per_row, data.num_classes > 0, seed, device);
 }
 
 void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, const std::filesystem::path& path) {
@@ -134,18 +115,12 @@ void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, co
 
 // Validation loss: a fixed test batch with fixed timesteps and noise, so values compare.
 double validation_loss(VelocityModel& model, const Data& data, const RfConfig& c) {
-  torch::NoGradGuard no_grad;
-  model.module()->eval();
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 7919);
   int64_t n = std::min<int64_t>(c.eval.batch_size, data.test.size(0));
   torch::Tensor x0 = to_model_space(data, data.test.narrow(0, 0, n), generator);
   torch::Tensor labels = data.num_classes ? data.test_labels.narrow(0, 0, n)
                                           : torch::full({n}, model.null_class, x0.options().dtype(torch::kLong));
-  torch::Tensor noise = at::randn(x0.sizes(), generator).to(x0.device());
-  torch::Tensor t = (torch::arange(n, torch::kFloat32) + 0.5).div(n).to(x0.device());
-  double loss = rectified_flow_loss(model, x0, noise, t, labels, c.device.precision).item<double>();
-  model.module()->train();
-  return loss;
+  return diffusion::validation_loss(model, x0, labels, c.run.seed + 7919 + 1, c.device.precision);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -169,7 +144,7 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   t.log(fmt::format("data {}: {} train, {} test, {} classes | model: {} parameters | {}", c.data.dataset,
                     data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),
                     c.device.precision));
-  SampleSheet sheet = sample_sheet(data, c.sample.per_class, c.run.seed, device);
+  SampleSheet sheet = sheet_for(data, c.sample.per_class, c.run.seed, device);
   auto record = [&](double val) {
     return t.record_eval({{"val_loss", val}}, val, Better::kLower, fmt::format("validation loss {:.4f}", val));
   };
@@ -233,7 +208,7 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir, false);
   int64_t rows = std::max<int64_t>(r.data.num_classes, 4);
   int64_t per_class = cli.integer_option("n") ? (*cli.integer_option("n") + rows - 1) / rows : c.sample.per_class;
-  SampleSheet sheet = sample_sheet(r.data, per_class, c.run.seed + 1, r.device);
+  SampleSheet sheet = sheet_for(r.data, per_class, c.run.seed + 1, r.device);
   torch::Tensor x = generate(r.model, sheet.noise, sheet.labels, c.sample, c.device.precision);
   std::filesystem::path grid =
       r.opened.run.samples_dir() / fmt::format("sample_{}{}_w{:g}.png", c.sample.sampler, c.sample.steps, c.sample.guidance);
@@ -242,7 +217,7 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   if (!r.data.images) return kExitOk;
 
   // The same noise (one per class) at 1, 2, 4, ..., 32 steps: one row per step count.
-  SampleSheet one = sample_sheet(r.data, 1, c.run.seed + 2, r.device);
+  SampleSheet one = sheet_for(r.data, 1, c.run.seed + 2, r.device);
   std::vector<torch::Tensor> sweep;
   for (int64_t steps : {1, 2, 4, 8, 16, 32}) {
     SamplingOptions options = c.sample;
@@ -265,16 +240,8 @@ int classifier(RfConfig& c) {
   Classifier classifier = make_classifier(data);
   classifier->to(device);
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  std::optional<Progress> progress;
   train_classifier(classifier, data.train, data.train_labels, [&](const torch::Tensor& x) { return to_model_space(data, x, cpu); },
-                   c.classifier, static_cast<uint64_t>(c.run.seed) + 5, [&](int64_t step, int64_t steps, double loss) {
-                     if (!progress) progress.emplace(0, steps);
-                     std::string summary = fmt::format("loss {:.4f}", loss);
-                     progress->update(step, summary);
-                     if (!progress->interactive() && (step % 100 == 0 || step == steps))
-                       fmt::print("{}\n", progress->line(step, summary));
-                   });
-  if (progress) progress->finish_line();
+                   c.classifier, static_cast<uint64_t>(c.run.seed) + 5);
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
   double accuracy = classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
   std::filesystem::path path = c.eval.classifier;
@@ -302,17 +269,9 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   // Generated images for one (steps, guidance) setting.
   auto generated = [&](int64_t steps, double guidance) {
     SamplingOptions options = c.sample;
-    options.steps = steps;
-    options.guidance = guidance;
-    std::vector<torch::Tensor> parts;
-    at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 1000 + steps);
-    for (int64_t i = 0; i < n; i += c.eval.batch_size) {
-      int64_t b = std::min(c.eval.batch_size, n - i);
-      std::vector<int64_t> shape = {b};
-      shape.insert(shape.end(), data.shape.begin(), data.shape.end());
-      parts.push_back(generate(r.model, at::randn(shape, noise).to(r.device), labels.narrow(0, i, b), options, c.device.precision));
-    }
-    return torch::cat(parts);
+    std::tie(options.steps, options.guidance) = std::tuple(steps, guidance);
+    return generate_in_batches(r.model, data.shape, labels, options, c.device.precision, c.eval.batch_size,
+                               c.run.seed + 1000 + steps);
   };
 
   std::function<torch::Tensor(const torch::Tensor&)> embed = [](const torch::Tensor& x) { return x; };
@@ -341,11 +300,9 @@ int eval(const RfConfig& c, const CommandLine& cli) {
       nlohmann::json row = {{"steps", steps}, {"guidance", data.num_classes ? guidance : 1.0},
                             {"fd", frechet_distance(embed(x), test_features)}};
       if (data.images && data.num_classes) {
-        torch::Tensor hits = classifier_hits(classifier, x, labels, c.eval.batch_size);
-        row["class_accuracy"] = hits.mean().item<double>();
-        std::vector<double> per_class;
-        for (int64_t k = 0; k < data.num_classes; ++k) per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
-        row["class_accuracy_per_class"] = per_class;
+        ClassAccuracy accuracy = class_accuracy(classifier, x, labels, data.num_classes, c.eval.batch_size);
+        row["class_accuracy"] = accuracy.overall;
+        row["class_accuracy_per_class"] = accuracy.per_class;
       }
       fmt::print("{}\n", row.dump());
       sweep.push_back(row);
@@ -358,19 +315,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
     int64_t m = std::min(c.eval.likelihood_images, data.test.size(0));
     at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 7);
     torch::Tensor x = to_model_space(data, data.test.narrow(0, 0, m), noise);
-    r.model.module()->eval();
-    torch::Tensor null_labels = torch::full({m}, r.model.null_class, torch::TensorOptions().dtype(torch::kLong).device(r.device));
-    VelocityFn velocity = [&](const torch::Tensor& z, const torch::Tensor& t) { return r.model(z, t, null_labels); };
-    torch::Tensor log_p = ode_log_likelihood(velocity, x, c.eval.likelihood_steps, noise);
-    if (data.images) {
-      // x = 2y - 1 with y = (pixel + u) / 256 in [0,1]: log p(y) = log p(x) + D ln 2.
-      torch::Tensor log_p_unit = log_p.to(torch::kFloat64) + double(data.dim()) * std::log(2.0);
-      results["bpd"] = bits_per_dim(log_p_unit, data.dim()).mean().item<double>();
-      fmt::print("bits/dim ({} test images, {} Heun steps): {:.4f}\n", m, c.eval.likelihood_steps, results["bpd"].get<double>());
-    } else {
-      results["nll"] = -log_p.mean().item<double>();
-      fmt::print("nll ({} test points, {} Heun steps): {:.4f}\n", m, c.eval.likelihood_steps, results["nll"].get<double>());
-    }
+    const char* key = data.images ? "bpd" : "nll";
+    results[key] = data.images ? ode_bits_per_dim(r.model, x, c.eval.likelihood_steps, noise)
+                               : ode_negative_log_likelihood(r.model, x, c.eval.likelihood_steps, noise);
+    fmt::print("{} ({} test examples, {} Heun steps): {:.4f}\n", key, m, c.eval.likelihood_steps, results[key].get<double>());
   }
   fmt::print("wrote {}\n", r.opened.run.write_eval(results).string());
   return kExitOk;
@@ -402,7 +350,7 @@ int bench(RfConfig& c, const CommandLine& cli) {
   };
   double train_seconds = timed_seconds(train_step, steps, device);
 
-  SampleSheet sheet = sample_sheet(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1),
+  SampleSheet sheet = sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1),
                                    c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);
   double sample_seconds = timed_seconds([&] { generate(model, sheet.noise, sheet.labels, c.sample, c.device.precision); },
@@ -411,19 +359,16 @@ int bench(RfConfig& c, const CommandLine& cli) {
   // A plain matmul of the shape the blocks' MLP multiplies, in the same precision.
   DitOptions options = dit_options(c, data);
   int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
-  auto dtype = c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-  torch::Tensor a = torch::randn({tokens, options.width}, torch::TensorOptions().device(device).dtype(dtype));
-  torch::Tensor b = torch::randn({options.width, options.mlp_ratio * options.width}, a.options());
-  double matmul_seconds = timed_seconds([&] { torch::mm(a, b); }, 20, device);
-  double matmul_gflops = 2.0 * double(tokens) * double(options.width) * double(options.mlp_ratio * options.width) * 20 / matmul_seconds / 1e9;
+  double plain_gflops = matmul_gflops(tokens, options.width, options.mlp_ratio * options.width,
+                                      c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
   double model_gflops = 3 * dit_forward_flops(options) * double(steps * local_batch) / train_seconds / 1e9;
 
   nlohmann::json result = {{"experiment", "rf_dit"},        {"device", device.str()},
                            {"threads", torch::get_num_threads()}, {"precision", c.device.precision},
                            {"preset", c.model.preset},      {"parameters", parameter_count(*model.module())},
                            {"batch_size", c.train.batch_size}, {"sample_steps", c.sample.steps},
-                           {"model_matmul_gflops", model_gflops}, {"plain_matmul_gflops", matmul_gflops},
-                           {"efficiency", model_gflops / matmul_gflops}};
+                           {"model_matmul_gflops", model_gflops}, {"plain_matmul_gflops", plain_gflops},
+                           {"efficiency", model_gflops / plain_gflops}};
   print_bench(world, result, {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                               {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});
   return kExitOk;
