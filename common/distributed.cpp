@@ -1,6 +1,7 @@
 #include "common/distributed.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -15,6 +16,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "common/optim.hpp"
 
@@ -50,16 +52,18 @@ int env_int(const char* name, int fallback, int low, int high) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-// Runs a collective, turning c10d's failures into one clear error.
+// Runs a collective, turning c10d's failures into one clear error that names the lost ranks.
 template <typename Fn>
 auto collective(const World& world, const char* what, Fn&& fn) {
   try {
     return fn();
   } catch (const c10::Error& e) {
-    throw DistributedError(fmt::format(
-        "rank {} of {}: {} failed: another process died, waited longer than distributed.timeout_s = {}, or the "
-        "network broke ({})",
-        world.rank(), world.size(), what, world.timeout().count() / 1000, first_line(e.what_without_backtrace())));
+    throw DistributedError(fmt::format("rank {} of {}: {} failed: {} ({})", world.rank(), world.size(), what,
+                                       world.lost_ranks(), first_line(e.what_without_backtrace())));
+  } catch (const std::exception& e) {
+    // Gloo rethrows its transport errors (gloo::IoException) as they are.
+    throw DistributedError(fmt::format("rank {} of {}: {} failed: {} ({})", world.rank(), world.size(), what,
+                                       world.lost_ranks(), first_line(e.what())));
   }
 }
 
@@ -143,6 +147,31 @@ World join_world(const DistributedSettings& settings, c10::Device device) {
 
 c10d::Backend& World::backend() const { return *backend_; }
 
+std::string World::lost_ranks() const {
+  const std::string cause = fmt::format("died, hung longer than distributed.timeout_s = {}, or lost the network",
+                                        timeout_.count() / 1000);
+  if (!store_) return "another process " + cause;
+  // The survivors of a failure announce themselves in the store; whoever has not within a few
+  // seconds is named. Short store timeouts: the store itself may be gone.
+  try {
+    store_->setTimeout(std::chrono::seconds(5));
+    store_->set(fmt::format("survivor/{}", rank()), std::vector<uint8_t>{1});
+    std::vector<int> missing;
+    for (int attempt = 0; attempt < 30; ++attempt) {
+      missing.clear();
+      for (int r = 0; r < size(); ++r)
+        if (!store_->check({fmt::format("survivor/{}", r)})) missing.push_back(r);
+      if (missing.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (missing.empty()) return "every rank is alive, so the network or a timeout broke it";
+    return fmt::format("rank{} {} {}", missing.size() > 1 ? "s" : "", fmt::join(missing, ", "), cause);
+  } catch (const c10::Error&) {
+    return fmt::format("the store at {}:{} is gone too: the process serving it (rank 0 or torchrun) {}",
+                       launch_.master_addr, launch_.master_port, cause);
+  }
+}
+
 torch::Tensor World::shard(const torch::Tensor& global) const {
   if (!distributed()) return global;
   const int64_t n = global.size(0);
@@ -164,6 +193,34 @@ std::vector<double> World::sum(const std::vector<double>& values) {
   collective(*this, "all-reduce", [&] { backend_->allreduce(tensors)->wait(); });
   torch::Tensor host = tensors[0].cpu();
   return std::vector<double>(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+}
+
+namespace {
+void all_reduce_in_place(World& world, torch::Tensor& t) {
+  std::vector<torch::Tensor> one = {t};
+  collective(world, "all-reduce", [&] { world.backend().allreduce(one)->wait(); });
+}
+
+struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& local, World* world) {
+    context->saved_data["world"] = reinterpret_cast<int64_t>(world);
+    torch::Tensor total = local.detach().contiguous().clone();
+    all_reduce_in_place(*world, total);
+    return total;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    auto* world = reinterpret_cast<World*>(context->saved_data["world"].toInt());
+    torch::Tensor total = gradients[0].contiguous().clone();
+    all_reduce_in_place(*world, total);
+    return {total, torch::Tensor()};
+  }
+};
+}  // namespace
+
+torch::Tensor World::sum_with_gradient(const torch::Tensor& local) {
+  if (!distributed()) return local.clone();
+  return SumOverRanks::apply(local, this);
 }
 
 void World::broadcast(std::vector<torch::Tensor> tensors) {

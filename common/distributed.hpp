@@ -86,6 +86,10 @@ class World {
 
   // Sums of host values over all ranks, in one collective (a copy of `values` when alone).
   std::vector<double> sum(const std::vector<double>& values);
+  // The sum over ranks of a tensor, differentiable: its gradient is the sum over ranks of the
+  // incoming gradients (the adjoint of a sum whose result every rank uses). What synchronized
+  // batch statistics need. Rank-local (a copy) when alone.
+  torch::Tensor sum_with_gradient(const torch::Tensor& local);
   // Rank 0's tensors, written into everyone's, in place.
   void broadcast(std::vector<torch::Tensor> tensors);
   // Rank 0's bytes, on every rank.
@@ -98,6 +102,8 @@ class World {
   void broadcast_module(const torch::nn::Module& model);
 
   c10d::Backend& backend() const;
+  // After a failed collective: which ranks are gone, found through the store, as a phrase.
+  std::string lost_ranks() const;
   c10::Device device() const { return device_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
 

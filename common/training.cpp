@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 
 #include "common/device.hpp"
@@ -21,6 +22,17 @@ namespace {
 int fault_rank() {
   const char* value = std::getenv("GENBOX_FAULT_RANK");
   return value ? std::atoi(value) : -1;
+}
+
+// FNV-1a over the bytes of every parameter and buffer, as 16 hex digits.
+std::string weights_fingerprint(const torch::nn::Module& model) {
+  uint64_t hash = 14695981039346656037ull;
+  for (const auto& [name, tensor] : named_state(model)) {
+    torch::Tensor host = tensor.detach().cpu().contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(host.data_ptr());
+    for (size_t i = 0; i < host.nbytes(); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  }
+  return fmt::format("{:016x}", hash);
 }
 
 bool improves(double metric, double best, Better better) {
@@ -99,7 +111,15 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
   install_stop_handlers();
 }
 
-TrainingRun::~TrainingRun() = default;
+TrainingRun::~TrainingRun() {
+  // Leaving by an exception (a lost process, a full disk) must not leave the run "running".
+  if (!run_ || closed_ || std::uncaught_exceptions() == 0) return;
+  try {
+    run_->meta()["failure"] = "stopped by an error; the program printed it on stderr";
+    write_status("failed");
+  } catch (const std::exception&) {
+  }
+}
 
 bool TrainingRun::due(int64_t every) const {
   return state_.step == spec_.train.steps || (every > 0 && state_.step % every == 0);
@@ -148,6 +168,8 @@ int TrainingRun::stop_non_finite(double loss, const std::string& detail) {
     run_->meta()["failure"] = fmt::format("non-finite loss at step {}", state_.step + 1);
     write_status("failed");
   }
+  // No rank leaves before rank 0 has written the failure: a launcher stops the others when one exits.
+  world_.barrier();
   return kExitNonFinite;
 }
 
@@ -217,7 +239,10 @@ std::optional<int> TrainingRun::stop_requested() {
 }
 
 int TrainingRun::finish(const std::string& summary) {
+  // Every rank's weights, fingerprinted, so that a divergence between ranks shows in meta.json.
+  std::vector<std::string> fingerprints = world_.gather_strings(weights_fingerprint(model_));
   if (run_) {
+    if (world_.distributed()) run_->meta()["rank_weight_fingerprints"] = fingerprints;
     write_status("finished");
     log(fmt::format("finished {} steps in {} | {}", state_.step, format_duration(run_->elapsed_seconds()), summary));
   }
@@ -226,6 +251,7 @@ int TrainingRun::finish(const std::string& summary) {
 }
 
 void TrainingRun::write_status(const std::string& status) {
+  closed_ = true;
   progress_.finish_line();
   run_->set_status(status, state_.step);
 }

@@ -132,6 +132,7 @@ class TrainingRun {
   TrainingState state_;
   Progress progress_;
   bool resumed_ = false;
+  bool closed_ = false;  // a final status is written
   int64_t fault_step_ = -1;
   int fault_rank_ = -1;
   int agreed_signal_ = 0;

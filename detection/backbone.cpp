@@ -45,9 +45,13 @@ torch::Tensor MaskedBatchNormImpl::forward(const torch::Tensor& x, const torch::
   torch::Tensor input = x.to(torch::kFloat);
   torch::Tensor mean, var;
   if (is_training()) {
-    torch::Tensor count = valid.sum();
-    mean = (input * valid).sum({0, 2, 3}) / count;
-    var = ((input - mean.view({1, -1, 1, 1})).square() * valid).sum({0, 2, 3}) / count;
+    // Two passes (mean, then squared deviations), as one process computes them; across
+    // processes each pass is one sum over ranks, the count travelling with the first.
+    auto total = [&](const torch::Tensor& local) { return sum_over_processes ? sum_over_processes(local) : local; };
+    torch::Tensor sums = total(torch::cat({(input * valid).sum({0, 2, 3}), valid.sum().view({1})}));
+    torch::Tensor count = sums[-1];
+    mean = sums.narrow(0, 0, sums.size(0) - 1) / count;
+    var = total(((input - mean.view({1, -1, 1, 1})).square() * valid).sum({0, 2, 3})) / count;
     torch::NoGradGuard no_grad;
     running_mean.mul_(1 - momentum_).add_(momentum_ * mean.detach());
     running_var.mul_(1 - momentum_).add_(momentum_ * var.detach() * count / (count - 1).clamp_min(1));
@@ -58,6 +62,11 @@ torch::Tensor MaskedBatchNormImpl::forward(const torch::Tensor& x, const torch::
   torch::Tensor scale = weight * (var + eps_).rsqrt();
   torch::Tensor shift = bias - mean * scale;
   return (input * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1})) * valid;
+}
+
+void synchronize_batch_norm(torch::nn::Module& model, const std::function<torch::Tensor(const torch::Tensor&)>& sum) {
+  for (const auto& module : model.modules())
+    if (auto* norm = module->as<MaskedBatchNormImpl>()) norm->sum_over_processes = sum;
 }
 
 ResidualBlockImpl::ResidualBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride) : stride_(stride) {

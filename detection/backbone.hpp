@@ -4,6 +4,8 @@
 // padding it was batched with.
 #pragma once
 
+#include <functional>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -33,11 +35,17 @@ class MaskedBatchNormImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& valid);
 
   torch::Tensor weight, bias, running_mean, running_var;
+  // When set (data-parallel training), batch statistics are those of the global batch: the
+  // per-channel sums go through this differentiable sum over processes (SyncBatchNorm).
+  std::function<torch::Tensor(const torch::Tensor&)> sum_over_processes;
 
  private:
   double momentum_, eps_;
 };
 TORCH_MODULE(MaskedBatchNorm);
+
+// Makes every MaskedBatchNorm in `model` use global batch statistics through `sum`.
+void synchronize_batch_norm(torch::nn::Module& model, const std::function<torch::Tensor(const torch::Tensor&)>& sum);
 
 // relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)), the shortcut a strided 1x1 convolution and
 // normalisation where the shape changes. The second normalisation starts with zero scale, so a

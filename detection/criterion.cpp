@@ -50,22 +50,20 @@ SetCriterion::SetCriterion(const CriterionOptions& options) : options_(options),
 }
 
 SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<Targets>& targets,
-                                   std::optional<double> target_boxes) const {
+                                   const Share& share) const {
   if (output.layers() == 0 || output.logits.size() != output.boxes.size())
     throw std::invalid_argument("the set criterion needs logits and boxes for at least one decoder layer");
   if (output.final_logits().size(2) != options_.num_classes + 1)
     throw std::invalid_argument(fmt::format("the set criterion expects {} class logits (with no-object), got {}",
                                             options_.num_classes + 1, output.final_logits().size(2)));
-  if (!target_boxes) {
-    int64_t count = 0;
-    for (const Targets& t : targets) count += t.size();
-    target_boxes = static_cast<double>(count);
-  }
-  double box_count = std::max<double>(1.0, *target_boxes * static_cast<double>(options_.query_groups));
+  int64_t target_boxes = 0;
+  for (const Targets& t : targets) target_boxes += t.size();
+  double boxes = share ? share(static_cast<double>(target_boxes)) : static_cast<double>(target_boxes);
+  double box_count = std::max<double>(1.0, boxes * static_cast<double>(options_.query_groups));
 
   SetLosses losses;
   for (int64_t i = 0; i < output.layers(); ++i) {
-    LayerLosses layer = layer_losses(output.logits[i], output.boxes[i], targets, box_count);
+    LayerLosses layer = layer_losses(output.logits[i], output.boxes[i], targets, box_count, share);
     torch::Tensor weighted =
         options_.ce_weight * layer.ce + options_.bbox_weight * layer.bbox + options_.giou_weight * layer.giou;
     losses.total = losses.total.defined() ? losses.total + weighted : weighted;
@@ -75,7 +73,8 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
 }
 
 LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes,
-                                       const std::vector<Targets>& targets, double box_count) const {
+                                       const std::vector<Targets>& targets, double box_count,
+                                       const Share& share) const {
   std::vector<Match> matches = matcher_(logits, boxes, targets, options_.query_groups);
   const auto device = logits.device();
   std::vector<torch::Tensor> images, queries, labels, target_boxes;
@@ -106,9 +105,16 @@ LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch:
     target_classes.index_put_({image_index, query_index}, matched_labels);
     torch::Tensor class_weights = torch::ones({classes + 1}, class_logits.options());
     class_weights[classes] = options_.no_object_weight;
-    out.ce =
-        torch::nn::functional::cross_entropy(class_logits.flatten(0, 1), target_classes.flatten(),
-                                             torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights));
+    // The weighted mean over queries, its weight total shared out when the batch is split.
+    torch::Tensor weighted = torch::nn::functional::cross_entropy(
+        class_logits.flatten(0, 1), target_classes.flatten(),
+        torch::nn::functional::CrossEntropyFuncOptions().weight(class_weights).reduction(torch::kSum));
+    if (share) {
+      double weight_total = class_weights.index_select(0, target_classes.flatten()).sum().item<double>();
+      out.ce = weighted / share(weight_total);
+    } else {
+      out.ce = weighted / class_weights.index_select(0, target_classes.flatten()).sum();
+    }
   }
 
   torch::Tensor predicted = boxes.to(torch::kFloat).index({image_index, query_index}).view({-1, 4});

@@ -2,7 +2,7 @@
 // regression of the matched ones, on the final and every auxiliary decoder layer.
 #pragma once
 
-#include <optional>
+#include <functional>
 
 #include <torch/types.h>
 
@@ -56,19 +56,22 @@ class SetCriterion {
   // number of target boxes in the batch times query_groups (at least 1), so that each group
   // weighs as much as a single-group model. The cross-entropy is the no-object-weighted mean
   // over all queries; the focal loss is its sum over queries and classes divided by the same
-  // box count. Targets may live on any device. `target_boxes`, when given, replaces the count of
-  // boxes in `targets`: data-parallel training passes the count over all ranks divided by the
-  // world size, as DETR's reference code does, so that averaging the ranks' gradients gives
-  // the gradient of the whole batch.
-  SetLosses operator()(const DetrOutput& output, const std::vector<Targets>& targets,
-                       std::optional<double> target_boxes = std::nullopt) const;
+  // box count. Targets may live on any device.
+  //
+  // Under data parallelism each process holds a slice of the batch; `share`, when given, maps a
+  // normaliser of this slice (the box count, the cross-entropy's weight total) to the global
+  // batch's divided by the number of processes (a sum over processes / world size), so that
+  // each process's loss is its share of the batch's and averaging gradients gives the batch's,
+  // whatever the number of processes. The DETR reference does this for the box count.
+  using Share = std::function<double(double)>;
+  SetLosses operator()(const DetrOutput& output, const std::vector<Targets>& targets, const Share& share = {}) const;
 
   const CriterionOptions& options() const { return options_; }
   const HungarianMatcher& matcher() const { return matcher_; }
 
  private:
   LayerLosses layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes, const std::vector<Targets>& targets,
-                           double box_count) const;
+                           double box_count, const Share& share) const;
 
   CriterionOptions options_;
   HungarianMatcher matcher_;

@@ -17,6 +17,7 @@
 #include "common/errors.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
+#include "detection/backbone.hpp"
 #include "detection/coco_json.hpp"
 #include "detection/coco_map.hpp"
 #include "detection/criterion.hpp"
@@ -104,6 +105,12 @@ SetCriterion make_criterion(const DetrConfig& c, int64_t num_classes, int64_t qu
   return SetCriterion(o);
 }
 
+// Under data parallelism, the backbone's batch statistics are the global batch's, so that a run
+// does not depend on how many processes share the batch.
+void synchronize(Detr& model, World& world) {
+  if (world.distributed()) synchronize_batch_norm(*model, [&](const torch::Tensor& t) { return world.sum_with_gradient(t); });
+}
+
 // The outputs the loss sees: every decoder layer's, or with loss.aux off the final layer's only.
 DetrOutput loss_outputs(const DetrOutput& output, bool aux) {
   if (aux) return output;
@@ -153,16 +160,14 @@ Evaluation evaluate(Detr& model, const Data& data, const DetrConfig& c, torch::D
 
 // ----------------------------------------------------------------------------------------------
 
-// The set loss of this rank's slice of a global batch, its box losses normalised by the boxes of
-// the whole batch divided by the world size (all ranks add their counts).
+// The set loss of this rank's slice of a global batch: its normalisers (box count, weight total)
+// are the whole batch's divided by the world size, so the loss is this rank's share of it.
 SetLosses step_losses(Detr& model, const SetCriterion& criterion, const DetectionBatch& batch, const DetrConfig& c,
                       World& world) {
   DetrOutput output = forward_in_precision(model, batch.images, batch.padding_mask, c.device.precision);
-  double boxes = 0;
-  for (const Targets& t : batch.targets) boxes += double(t.size());
-  std::optional<double> global_boxes;
-  if (world.distributed()) global_boxes = world.sum({boxes})[0] / double(world.size());
-  return criterion(loss_outputs(output, c.loss.aux), batch.targets, global_boxes);
+  SetCriterion::Share share;
+  if (world.distributed()) share = [&](double local) { return world.sum({local})[0] / double(world.size()); };
+  return criterion(loss_outputs(output, c.loss.aux), batch.targets, share);
 }
 
 int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
@@ -173,6 +178,7 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
   world.local_batch(c.train.batch_size, "train.batch_size");
   Data data = load_data(c, true);
   Detr model = build_model(c, data, device);
+  synchronize(model, world);
   auto optimizer = make_optimizer(*model, c.optim);
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(*model, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
@@ -308,6 +314,7 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   c.data.train_scenes = std::min<int64_t>(c.data.train_scenes, std::max<int64_t>(steps + 1, 4) * c.train.batch_size);
   Data data = load_data(c, true);
   Detr model = build_model(c, data, device);
+  synchronize(model, world);
   world.broadcast_module(*model);
   auto optimizer = make_optimizer(*model, c.optim);
   GradientAverager averager(world, model->parameters(), c.distributed.bucket_mb << 20);

@@ -1,9 +1,86 @@
 #include "tests/support.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <torch/serialize.h>
+
+#include "common/data/idx.hpp"
+
 namespace genbox::testing {
 
 std::string binary(const std::string& name) { return std::string(GENBOX_BIN_DIR) + "/" + name; }
 
 std::filesystem::path source_dir() { return GENBOX_SOURCE_DIR; }
+
+std::string torchrun() { return GENBOX_TORCHRUN; }
+
+void write_tiny_item_set(const std::filesystem::path& root) {
+  for (auto [split, n] : {std::pair<std::string, int64_t>{"train", 40}, {"t10k", 20}}) {
+    IdxArray images, labels;
+    images.dims = {n, 8, 8};
+    labels.dims = {n};
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t k = i % 4;
+      labels.data.push_back(static_cast<uint8_t>(k));
+      for (int64_t r = 0; r < 8; ++r)
+        for (int64_t c = 0; c < 8; ++c)
+          images.data.push_back((r / 4) * 2 + (c / 4) == k ? static_cast<uint8_t>(200 + i % 50) : 10);
+    }
+    write_idx((root / (split + "-images-idx3-ubyte")).string(), images);
+    write_idx((root / (split + "-labels-idx1-ubyte")).string(), labels);
+  }
+}
+
+std::filesystem::path only_run(const std::filesystem::path& out, const std::string& experiment) {
+  std::vector<std::filesystem::path> runs;
+  if (std::filesystem::exists(out / experiment))
+    for (const auto& e : std::filesystem::directory_iterator(out / experiment)) runs.push_back(e.path());
+  if (runs.size() != 1) throw std::runtime_error("expected one run under " + (out / experiment).string());
+  return runs[0];
+}
+
+std::vector<nlohmann::json> metrics_of(const std::filesystem::path& run, const std::string& split) {
+  std::istringstream lines(read_text(run / "metrics.jsonl"));
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(lines, line);) {
+    auto row = nlohmann::json::parse(line);
+    if (row["split"] == split) out.push_back(row);
+  }
+  return out;
+}
+
+std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::path& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  std::map<std::string, torch::Tensor> out;
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor value;
+    if ((key.rfind("model/", 0) == 0 || key.rfind("ema/", 0) == 0) && archive.try_read(key, value)) out[key] = value;
+  }
+  return out;
+}
+
+int64_t checkpoint_step(const std::filesystem::path& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  torch::Tensor step;
+  archive.read("step", step);
+  return step.item<int64_t>();
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
 
 }  // namespace genbox::testing

@@ -9,7 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <torch/types.h>
+#include <vector>
 
 namespace genbox::testing {
 
@@ -49,6 +53,26 @@ inline CommandResult run_command(const std::string& command) {
 // these absolute paths do not keep ccache from sharing the other test objects across clones.
 std::string binary(const std::string& name);
 std::filesystem::path source_dir();
+// torchrun from the venv of the torch genbox was built with; empty when there is none.
+std::string torchrun();
+
+// 40 train and 20 test 8x8 IDX items of 4 classes under root: class k is a bright k-th quarter
+// on a dim square. Small enough for end-to-end runs of every experiment.
+void write_tiny_item_set(const std::filesystem::path& root);
+
+// The single run directory under out/<experiment>/.
+std::filesystem::path only_run(const std::filesystem::path& out, const std::string& experiment);
+
+// The lines of a run's metrics.jsonl of one split, as JSON objects.
+std::vector<nlohmann::json> metrics_of(const std::filesystem::path& run, const std::string& split);
+
+// Every tensor under "model/" and "ema/" in a checkpoint file, by key.
+std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::path& path);
+// The step a checkpoint file was saved at.
+int64_t checkpoint_step(const std::filesystem::path& path);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (asked of the OS, never a fixed number).
+int free_port();
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
