@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <torch/torch.h>
 
-#include "common/errors.hpp"
-#include "common/fsutil.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 
 namespace genbox {
 

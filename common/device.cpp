@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
-#include "common/config.hpp"
+#include "base/config.hpp"
 #include "common/distributed.hpp"
 
 namespace genbox {

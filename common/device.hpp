@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/settings.hpp"
+#include "base/settings.hpp"
 
 namespace genbox {
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.hpp"
+#include "base/config.hpp"
 
 namespace c10d {
 class Backend;

@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include "common/errors.hpp"
-#include "common/fsutil.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 
 namespace genbox {
 

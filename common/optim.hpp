@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/settings.hpp"
+#include "base/settings.hpp"
 
 namespace genbox {
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 
 namespace genbox {
 

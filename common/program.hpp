@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "common/cli.hpp"
-#include "common/config.hpp"
+#include "base/cli.hpp"
+#include "base/config.hpp"
 #include "common/distributed.hpp"
 
 namespace torch::nn {

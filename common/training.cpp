@@ -11,10 +11,10 @@
 #include <limits>
 
 #include "common/device.hpp"
-#include "common/errors.hpp"
-#include "common/fsutil.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 #include "common/program.hpp"
-#include "common/signals.hpp"
+#include "base/signals.hpp"
 
 namespace genbox {
 

@@ -35,14 +35,14 @@
 #include <string>
 
 #include "common/checkpoint.hpp"
-#include "common/cli.hpp"
-#include "common/config.hpp"
+#include "base/cli.hpp"
+#include "base/config.hpp"
 #include "common/data/batches.hpp"
 #include "common/distributed.hpp"
 #include "common/optim.hpp"
-#include "common/progress.hpp"
-#include "common/run.hpp"
-#include "common/settings.hpp"
+#include "base/progress.hpp"
+#include "base/run.hpp"
+#include "base/settings.hpp"
 
 namespace genbox {
 

@@ -12,8 +12,8 @@
 #include <set>
 #include <sstream>
 
-#include "common/errors.hpp"
-#include "common/fsutil.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 #include "common/images.hpp"
 
 namespace genbox::detection {

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "common/fsutil.hpp"
+#include "base/fsutil.hpp"
 #include "detection/box_ops.hpp"
 
 namespace genbox::detection {

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "common/device.hpp"
-#include "common/nn/position.hpp"
+#include "nn/position.hpp"
 
 namespace genbox::detection {
 

@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "common/nn/attention.hpp"
+#include "nn/attention.hpp"
 
 namespace genbox::detection {
 

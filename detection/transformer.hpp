@@ -12,7 +12,7 @@
 
 #include <vector>
 
-#include "common/nn/mlp.hpp"
+#include "nn/mlp.hpp"
 
 namespace genbox::detection {
 

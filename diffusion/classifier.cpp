@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "common/data/batches.hpp"
-#include "common/progress.hpp"
+#include "base/progress.hpp"
 
 namespace genbox::diffusion {
 

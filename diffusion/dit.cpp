@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <torch/torch.h>
 
-#include "common/nn/position.hpp"
+#include "nn/position.hpp"
 
 namespace genbox::diffusion {
 

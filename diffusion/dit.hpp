@@ -11,8 +11,8 @@
 
 #include <string>
 
-#include "common/nn/attention.hpp"
-#include "common/nn/mlp.hpp"
+#include "nn/attention.hpp"
+#include "nn/mlp.hpp"
 #include "diffusion/conditioning.hpp"
 
 namespace genbox::diffusion {

@@ -14,7 +14,7 @@
 #include <torch/torch.h>
 
 #include "common/device.hpp"
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
 #include "detection/backbone.hpp"

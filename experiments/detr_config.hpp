@@ -3,9 +3,9 @@
 // library option structs the sections bind, or here for the program's own keys.
 #pragma once
 
-#include "common/config.hpp"
+#include "base/config.hpp"
 #include "common/distributed.hpp"
-#include "common/settings.hpp"
+#include "base/settings.hpp"
 #include "common/data/datasets.hpp"
 #include "detection/coco_json.hpp"
 #include "detection/criterion.hpp"

@@ -3,10 +3,10 @@
 // library option structs the sections bind, or here for the program's own keys.
 #pragma once
 
-#include "common/config.hpp"
+#include "base/config.hpp"
 #include "common/data/sources.hpp"
 #include "common/distributed.hpp"
-#include "common/settings.hpp"
+#include "base/settings.hpp"
 #include "flows/inpaint.hpp"
 #include "flows/nice.hpp"
 

@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "common/data/idx.hpp"
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 
 namespace genbox {
 

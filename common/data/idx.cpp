@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "common/errors.hpp"
-#include "common/fsutil.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 
 namespace genbox {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/config.hpp"
+#include "base/config.hpp"
 #include "common/data/datasets.hpp"
 
 namespace genbox {

@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "common/checkpoint.hpp"
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;

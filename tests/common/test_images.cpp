@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 #include "common/images.hpp"
 #include "tests/support.hpp"
 

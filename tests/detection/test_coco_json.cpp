@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 #include "common/images.hpp"
 #include "detection/coco_json.hpp"
 #include "tests/support.hpp"

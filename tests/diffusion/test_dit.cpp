@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "common/nn/position.hpp"
+#include "nn/position.hpp"
 #include "diffusion/dit.hpp"
 #include "diffusion/velocity_mlp.hpp"
 

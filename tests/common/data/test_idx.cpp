@@ -6,7 +6,7 @@
 
 #include "common/data/datasets.hpp"
 #include "common/data/idx.hpp"
-#include "common/errors.hpp"
+#include "base/errors.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;

@@ -1,0 +1,55 @@
+#include "base/progress.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace genbox {
+
+std::string format_duration(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e8) return "?";
+  if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+  // Rounded before it is split into units, so 3599.6 s reads 1h00m rather than 59m60s.
+  auto whole = static_cast<int64_t>(std::llround(seconds));
+  if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
+  return fmt::format("{}h{:02}m", whole / 3600, whole % 3600 / 60);
+}
+
+Progress::Progress(int64_t first_step, int64_t total_steps)
+    : first_step_(first_step),
+      total_steps_(total_steps),
+      interactive_(isatty(fileno(stdout))),
+      started_(std::chrono::steady_clock::now()),
+      last_draw_(started_) {}
+
+double Progress::steps_per_second(int64_t step) const {
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return seconds > 0 ? double(step - first_step_) / seconds : 0.0;
+}
+
+std::string Progress::line(int64_t step, const std::string& metrics) const {
+  double rate = steps_per_second(step);
+  double eta = rate > 0 ? double(total_steps_ - step) / rate : -1;
+  int width = static_cast<int>(std::to_string(total_steps_).size());
+  return fmt::format("step {:>{}}/{} | {:.2f} it/s | eta {} | {}", step, width, total_steps_, rate,
+                     format_duration(eta), metrics);
+}
+
+void Progress::update(int64_t step, const std::string& metrics) {
+  if (!interactive_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (drawn_ && step < total_steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = now;
+  std::fprintf(stdout, "\r\033[K%s", line(step, metrics).c_str());
+  std::fflush(stdout);
+  drawn_ = true;
+}
+
+void Progress::finish_line() {
+  if (interactive_ && drawn_) std::fputc('\n', stdout);
+  drawn_ = false;
+}
+
+}  // namespace genbox

@@ -1,0 +1,53 @@
+#include "base/settings.hpp"
+
+#include <limits>
+
+namespace genbox {
+
+namespace {
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+}
+
+void describe(Schema& s, RunSettings& run) {
+  s.add("run.name", run.name, "suffix of the run directory name");
+  s.add("run.seed", run.seed, 0, kMaxInt, "seed for initialisation, batches and noise");
+  s.add("run.out_dir", run.out_dir, "runs land in <out_dir>/<experiment>/<time>-<name>/");
+}
+
+void describe(Schema& s, DeviceSettings& device) {
+  s.add("device.device", device.device, "\"auto\" (cuda if present), \"cpu\", \"cuda\" or \"cuda:N\"");
+  s.add_choice("device.precision", device.precision, {"fp32", "bf16"},
+               "bf16 autocasts matmuls on CUDA; parameters and losses stay fp32");
+  s.add("device.threads", device.threads, 0, 1024, "CPU threads for torch; 0 keeps torch's choice");
+}
+
+void describe(Schema& s, TrainSettings& train) {
+  s.add("train.steps", train.steps, 1, kMaxInt, "optimizer steps in the run");
+  s.add("train.batch_size", train.batch_size, 1, kMaxInt, "examples per step");
+  s.add("train.log_every", train.log_every, 1, kMaxInt, "steps between train metric lines");
+  s.add("train.eval_every", train.eval_every, 0, kMaxInt, "steps between evaluations; 0: only at the end");
+  s.add("train.sample_every", train.sample_every, 0, kMaxInt, "steps between sample grids; 0: only at the end");
+  s.add("train.checkpoint_every", train.checkpoint_every, 0, kMaxInt,
+        "steps between checkpoints (last.pt); 0: only at the end");
+  s.add("train.keep_checkpoints", train.keep_checkpoints, 0, kMaxInt,
+        "numbered checkpoints kept besides last.pt and best.pt");
+}
+
+void describe(Schema& s, OptimSettings& optim) {
+  s.add_choice("optim.name", optim.name, {"adam", "adamw"},
+               "adam couples weight decay to the gradient, adamw decouples it");
+  s.add("optim.lr", optim.lr, 0.0, 10.0, "peak learning rate");
+  s.add("optim.beta1", optim.beta1, 0.0, 0.999999, "Adam first-moment decay");
+  s.add("optim.beta2", optim.beta2, 0.0, 0.999999, "Adam second-moment decay");
+  s.add("optim.eps", optim.eps, 0.0, 1.0, "Adam denominator epsilon");
+  s.add("optim.weight_decay", optim.weight_decay, 0.0, 10.0,
+        "weight decay on weights (never on biases, norms or scales)");
+  s.add_choice("optim.schedule", optim.schedule, {"constant", "cosine"},
+               "learning rate after warmup");
+  s.add("optim.warmup_steps", optim.warmup_steps, 0, kMaxInt, "linear warmup from 0 to lr");
+  s.add("optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "cosine ends at lr * min_lr_ratio");
+  s.add("optim.clip_grad_norm", optim.clip_grad_norm, 0.0, 1e12, "clip the global gradient norm; 0: off");
+  s.add("optim.ema_decay", optim.ema_decay, 0.0, 0.999999, "EMA of weights (with warmup); 0: off");
+}
+
+}  // namespace genbox

@@ -1,0 +1,68 @@
+// A run directory read back for comparison (DESIGN.md, "Run directory"). Loading is lenient
+// about everything but meta.json, because runs are compared while they are still being written:
+// a missing or unreadable part becomes a warning and an empty field, never a lost run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "report/table.hpp"
+
+namespace genbox::report {
+
+struct Meta {
+  std::string experiment;  // falls back to the parent directory's name
+  std::string status;      // running, finished, interrupted, failed; "unknown" when absent
+  std::string run_name, command, git_commit, device, started, finished;
+  std::optional<std::int64_t> step;
+  std::optional<double> wall_time_s;
+};
+
+// The lines of one split, one row per distinct step, in increasing step order.
+struct MetricRows {
+  std::vector<std::int64_t> step;
+  std::vector<double> time_s;  // NaN where a line had no time
+  // Every numeric metric seen in the split; NaN where a row lacks it (or logged null).
+  std::map<std::string, std::vector<double>> values;
+
+  std::size_t size() const { return step.size(); }
+};
+
+struct Metrics {
+  std::map<std::string, MetricRows> splits;  // "train", "eval", ...
+  // Lines that were not a JSON object with an integer "step". A torn last line is not counted:
+  // a run that is still writing is expected to have one.
+  std::size_t malformed_lines = 0;
+};
+
+// Parses metrics.jsonl text. For a (step, split) logged more than once, as a resumed run does,
+// the last line wins whole: its metrics replace the earlier line's rather than merging with them.
+Metrics parse_metrics(std::string_view jsonl);
+
+struct SampleImage {
+  std::filesystem::path path;
+  std::optional<std::int64_t> step;  // from step_NNNNNNN.png; empty for an experiment's extras
+};
+
+struct Run {
+  std::filesystem::path dir;
+  std::string label;  // the directory name, <YYYYmmdd-HHMMSS>-<name>
+  Meta meta;
+  std::map<std::string, std::string> config;  // config.toml flattened to dotted keys
+  Metrics metrics;
+  std::map<std::string, Cell> eval;  // eval.json flattened to dotted keys
+  std::vector<SampleImage> samples;  // step grids by increasing step, then extras by name
+  std::vector<std::string> warnings;
+};
+
+// Throws std::runtime_error naming `dir` when it is not a run directory (no meta.json) or its
+// meta.json cannot be read.
+Run load_run(const std::filesystem::path& dir);
+
+}  // namespace genbox::report

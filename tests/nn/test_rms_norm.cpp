@@ -1,0 +1,46 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <torch/torch.h>
+
+#include "nn/rms_norm.hpp"
+
+using genbox::nn::RMSNorm;
+
+TEST_CASE("RMSNorm output has unit RMS times its scale over the last dimension") {
+  torch::manual_seed(0);
+  RMSNorm norm(6);
+  // Rows of very different magnitudes, as in per-head queries and keys: [B, heads, T, head_dim].
+  torch::Tensor x = torch::randn({2, 3, 4, 6}, torch::kFloat64) * torch::tensor({0.01, 1.0, 100.0}).view({1, 3, 1, 1});
+  norm->to(torch::kFloat64);
+  // eps only matters for the smallest rows: the RMS is sqrt(ms / (ms + eps)) with ms = mean(x^2).
+  torch::Tensor mean_square = x.square().mean(-1);
+  torch::Tensor expected_rms = (mean_square / (mean_square + 1e-6)).sqrt();
+  CHECK(torch::allclose(norm(x).square().mean(-1).sqrt(), expected_rms, 0, 1e-12));
+  CHECK(torch::allclose(expected_rms.select(1, 2), torch::ones({2, 4}, torch::kFloat64), 0, 1e-9));
+
+  torch::Tensor scale = torch::tensor({0.5, -2.0, 1.0, 3.0, 0.25, 1.5}, torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    norm->scale.copy_(scale);
+  }
+  torch::Tensor y = norm(x);
+  CHECK(torch::allclose((y / scale).square().mean(-1).sqrt(), expected_rms, 0, 1e-12));
+  // Elementwise against the formula for one row.
+  torch::Tensor row = x[1][2][3];
+  double r = std::sqrt(row.square().mean().item<double>() + 1e-6);
+  for (int64_t i = 0; i < 6; ++i) {
+    double expected = row[i].item<double>() / r * scale[i].item<double>();
+    CHECK(y[1][2][3][i].item<double>() == doctest::Approx(expected).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("RMSNorm keeps zero rows finite and returns bf16 for bf16 input") {
+  RMSNorm norm(4);
+  CHECK(torch::equal(norm(torch::zeros({2, 4})), torch::zeros({2, 4})));
+  torch::manual_seed(1);
+  torch::Tensor x = torch::randn({3, 4});
+  torch::Tensor low = norm(x.to(torch::kBFloat16));
+  CHECK((low.scalar_type() == torch::kBFloat16));
+  CHECK(torch::allclose(low.to(torch::kFloat), norm(x), 0, 2e-2));
+}
