@@ -27,8 +27,7 @@ std::string usage_text(const std::string& program, const std::vector<CommandSpec
     for (const std::string& o : c.options) options += fmt::format(" [--{} X]", o);
     std::string args = c.takes_run_dir ? " RUN_DIR" : " [-c FILE.toml] [--print-config[=markdown]]";
     if (c.name == "train") args += " [--resume RUN_DIR]";
-    out += fmt::format("  {} {}{}{} [key.path=value ...]\n      {}\n", program, c.name, args,
-                       options, c.help);
+    out += fmt::format("  {} {}{}{} [key.path=value ...]\n      {}\n", program, c.name, args, options, c.help);
   }
   return out;
 }
@@ -37,9 +36,7 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
                                const std::vector<CommandSpec>& commands) {
   CommandLine cli;
   for (int i = 0; i < argc; ++i) cli.text += (i ? " " : "") + std::string(argv[i]);
-  auto usage = [&](const std::string& why) {
-    return UsageError(why + "\n" + usage_text(program, commands));
-  };
+  auto usage = [&](const std::string& why) { return UsageError(why + "\n" + usage_text(program, commands)); };
   if (argc < 2) throw usage("missing command");
   cli.command = argv[1];
   if (cli.command == "-h" || cli.command == "--help") throw usage("");
@@ -81,8 +78,7 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
       throw usage(fmt::format("unexpected argument '{}'", arg));
     }
   }
-  if (spec->takes_run_dir && cli.run_dir.empty())
-    throw usage(fmt::format("'{}' needs a RUN_DIR", spec->name));
+  if (spec->takes_run_dir && cli.run_dir.empty()) throw usage(fmt::format("'{}' needs a RUN_DIR", spec->name));
   if (!cli.resume_dir.empty() && !cli.config_file.empty())
     throw usage("--resume takes the run's own config.toml; give changes as key=value overrides");
   return cli;

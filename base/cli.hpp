@@ -19,7 +19,7 @@ struct CommandLine {
   std::string config_file;  // -c FILE
   std::string resume_dir;   // --resume RUN_DIR
   std::vector<std::string> overrides;
-  std::string print_config;  // "", "toml" or "markdown"
+  std::string print_config;                    // "", "toml" or "markdown"
   std::map<std::string, std::string> options;  // --name value, for the experiment's own flags
   std::string text;                            // the whole command line, for meta.json
 

@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <sstream>
 #include <type_traits>
-#include <toml++/toml.h>
 
 namespace genbox {
 
@@ -31,14 +31,26 @@ std::string toml_quote(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", c);
+        else
+          out += c;
     }
   }
   return out + "\"";
@@ -58,8 +70,10 @@ template <typename T>
 std::string toml_list(const std::vector<T>& values) {
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) {
-    if constexpr (std::is_same_v<T, double>) out += (i ? ", " : "") + toml_float(values[i]);
-    else out += (i ? ", " : "") + std::to_string(values[i]);
+    if constexpr (std::is_same_v<T, double>)
+      out += (i ? ", " : "") + toml_float(values[i]);
+    else
+      out += (i ? ", " : "") + std::to_string(values[i]);
   }
   return out + "]";
 }
@@ -80,13 +94,20 @@ std::string node_text(const toml::node& node) {
 
 std::string node_type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date or time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date or time";
   }
 }
 
@@ -104,13 +125,11 @@ void Schema::add(const std::string& key, bool& target, const std::string& doc) {
   register_field({key, Kind::boolean, doc, &target, "", 0, 0, {}});
 }
 
-void Schema::add(const std::string& key, int64_t& target, int64_t min, int64_t max,
-                 const std::string& doc) {
+void Schema::add(const std::string& key, int64_t& target, int64_t min, int64_t max, const std::string& doc) {
   register_field({key, Kind::integer, doc, &target, "", double(min), double(max), {}});
 }
 
-void Schema::add(const std::string& key, double& target, double min, double max,
-                 const std::string& doc) {
+void Schema::add(const std::string& key, double& target, double min, double max, const std::string& doc) {
   register_field({key, Kind::real, doc, &target, "", min, max, {}});
 }
 
@@ -118,8 +137,8 @@ void Schema::add(const std::string& key, std::string& target, const std::string&
   register_field({key, Kind::string, doc, &target, "", 0, 0, {}});
 }
 
-void Schema::add_choice(const std::string& key, std::string& target,
-                        std::vector<std::string> choices, const std::string& doc) {
+void Schema::add_choice(const std::string& key, std::string& target, std::vector<std::string> choices,
+                        const std::string& doc) {
   if (std::find(choices.begin(), choices.end(), target) == choices.end())
     throw std::logic_error("default of " + key + " is not among its choices");
   register_field({key, Kind::choice, doc, &target, "", 0, 0, std::move(choices)});
@@ -130,8 +149,7 @@ void Schema::add(const std::string& key, std::vector<int64_t>& target, int64_t m
   register_field({key, Kind::integer_list, doc, &target, "", double(min), double(max), {}});
 }
 
-void Schema::add(const std::string& key, std::vector<double>& target, double min, double max,
-                 const std::string& doc) {
+void Schema::add(const std::string& key, std::vector<double>& target, double min, double max, const std::string& doc) {
   register_field({key, Kind::real_list, doc, &target, "", min, max, {}});
 }
 
@@ -159,13 +177,19 @@ std::string Schema::nearest_key(const std::string& key) const {
 
 std::string Schema::value_toml(const Field& f) const {
   switch (f.kind) {
-    case Kind::boolean: return *static_cast<bool*>(f.target) ? "true" : "false";
-    case Kind::integer: return std::to_string(*static_cast<int64_t*>(f.target));
-    case Kind::real: return toml_float(*static_cast<double*>(f.target));
+    case Kind::boolean:
+      return *static_cast<bool*>(f.target) ? "true" : "false";
+    case Kind::integer:
+      return std::to_string(*static_cast<int64_t*>(f.target));
+    case Kind::real:
+      return toml_float(*static_cast<double*>(f.target));
     case Kind::string:
-    case Kind::choice: return toml_quote(*static_cast<std::string*>(f.target));
-    case Kind::integer_list: return toml_list(*static_cast<std::vector<int64_t>*>(f.target));
-    case Kind::real_list: return toml_list(*static_cast<std::vector<double>*>(f.target));
+    case Kind::choice:
+      return toml_quote(*static_cast<std::string*>(f.target));
+    case Kind::integer_list:
+      return toml_list(*static_cast<std::vector<int64_t>*>(f.target));
+    case Kind::real_list:
+      return toml_list(*static_cast<std::vector<double>*>(f.target));
   }
   return "";
 }
@@ -180,17 +204,23 @@ std::string Schema::describe_type(const Field& f) {
     return fmt::format("{} in [{}, {}]", what, f.min, f.max);
   };
   switch (f.kind) {
-    case Kind::boolean: return "a boolean";
-    case Kind::integer: return range("an integer");
-    case Kind::real: return range("a float");
-    case Kind::string: return "a string";
+    case Kind::boolean:
+      return "a boolean";
+    case Kind::integer:
+      return range("an integer");
+    case Kind::real:
+      return range("a float");
+    case Kind::string:
+      return "a string";
     case Kind::choice: {
       std::string out = "one of ";
       for (size_t i = 0; i < f.choices.size(); ++i) out += (i ? ", " : "") + toml_quote(f.choices[i]);
       return out;
     }
-    case Kind::integer_list: return range("an array of integers each");
-    case Kind::real_list: return range("an array of floats each");
+    case Kind::integer_list:
+      return range("an array of integers each");
+    case Kind::real_list:
+      return range("an array of floats each");
   }
   return "";
 }
@@ -199,17 +229,15 @@ struct Schema::Loader {
   static void load_table(const Schema& schema, const toml::table& table, const std::string& prefix,
                          const std::string& source_name) {
     for (const auto& [name, node] : table) {
-      std::string key = prefix.empty() ? std::string(name.str())
-                                       : prefix + "." + std::string(name.str());
+      std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
       const Field* field = schema.find(key);
       if (!field && node.is_table()) {
         load_table(schema, *node.as_table(), key, source_name);
         continue;
       }
       if (!field)
-        throw ConfigError(fmt::format("{}: unknown key '{}'; did you mean '{}'?",
-                                      position(name.source(), source_name), key,
-                                      schema.nearest_key(key)));
+        throw ConfigError(fmt::format("{}: unknown key '{}'; did you mean '{}'?", position(name.source(), source_name),
+                                      key, schema.nearest_key(key)));
       set(*field, node, position(node.source(), source_name));
     }
   }
@@ -217,12 +245,11 @@ struct Schema::Loader {
   static void set(const Field& f, const toml::node& node, const std::string& where) {
     const std::string expected = describe_type(f);
     auto fail_type = [&]() {
-      throw ConfigError(fmt::format("{}: '{}' expects {}, got {} ({})", where, f.key, expected,
-                                    node_type_name(node), node_text(node)));
+      throw ConfigError(fmt::format("{}: '{}' expects {}, got {} ({})", where, f.key, expected, node_type_name(node),
+                                    node_text(node)));
     };
     auto fail_range = [&](const std::string& value) {
-      throw ConfigError(fmt::format("{}: '{}' = {} is out of range; expected {}", where, f.key,
-                                    value, expected));
+      throw ConfigError(fmt::format("{}: '{}' = {} is out of range; expected {}", where, f.key, value, expected));
     };
     switch (f.kind) {
       case Kind::boolean: {
@@ -240,8 +267,10 @@ struct Schema::Loader {
       }
       case Kind::real: {  // an integer is accepted: `lr = 1` means 1.0 to anyone reading it
         std::optional<double> v;
-        if (auto d = node.value_exact<double>()) v = *d;
-        else if (auto i = node.value_exact<int64_t>()) v = double(*i);
+        if (auto d = node.value_exact<double>())
+          v = *d;
+        else if (auto i = node.value_exact<int64_t>())
+          v = double(*i);
         if (!v) fail_type();
         if (!(*v >= f.min && *v <= f.max)) fail_range(toml_float(*v));
         *static_cast<double*>(f.target) = *v;
@@ -258,11 +287,10 @@ struct Schema::Loader {
         if (!v) fail_type();
         if (std::find(f.choices.begin(), f.choices.end(), *v) == f.choices.end()) {
           std::string nearest = *std::min_element(
-              f.choices.begin(), f.choices.end(), [&](const std::string& a, const std::string& b) {
-                return edit_distance(*v, a) < edit_distance(*v, b);
-              });
-          throw ConfigError(fmt::format("{}: '{}' = {} is not {}; did you mean {}?", where, f.key,
-                                        toml_quote(*v), expected, toml_quote(nearest)));
+              f.choices.begin(), f.choices.end(),
+              [&](const std::string& a, const std::string& b) { return edit_distance(*v, a) < edit_distance(*v, b); });
+          throw ConfigError(fmt::format("{}: '{}' = {} is not {}; did you mean {}?", where, f.key, toml_quote(*v),
+                                        expected, toml_quote(nearest)));
         }
         *static_cast<std::string*>(f.target) = *v;
         return;
@@ -286,8 +314,10 @@ struct Schema::Loader {
         std::vector<double> values;
         for (const toml::node& element : *array) {
           std::optional<double> v;
-          if (auto d = element.value_exact<double>()) v = *d;
-          else if (auto i = element.value_exact<int64_t>()) v = double(*i);
+          if (auto d = element.value_exact<double>())
+            v = *d;
+          else if (auto i = element.value_exact<int64_t>())
+            v = double(*i);
           if (!v) fail_type();
           if (!(*v >= f.min && *v <= f.max)) fail_range(node_text(node));
           values.push_back(*v);
@@ -324,14 +354,11 @@ void Schema::load_string(std::string_view toml_text, const std::string& source_n
 void Schema::apply_override(const std::string& assignment) {
   std::string where = fmt::format("override '{}'", assignment);
   size_t eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError(where + ": expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw ConfigError(where + ": expected key.path=value");
   std::string key = assignment.substr(0, eq);
   std::string value = assignment.substr(eq + 1);
   const Field* field = find(key);
-  if (!field)
-    throw ConfigError(
-        fmt::format("{}: unknown key '{}'; did you mean '{}'?", where, key, nearest_key(key)));
+  if (!field) throw ConfigError(fmt::format("{}: unknown key '{}'; did you mean '{}'?", where, key, nearest_key(key)));
   toml::table parsed;
   bool is_toml = true;
   try {

@@ -21,17 +21,13 @@ class Schema {
   // Each add() takes the target's current value as its default, so the default lives in one
   // place: the code that fills the struct before describing it.
   void add(const std::string& key, bool& target, const std::string& doc);
-  void add(const std::string& key, int64_t& target, int64_t min, int64_t max,
-           const std::string& doc);
-  void add(const std::string& key, double& target, double min, double max,
-           const std::string& doc);
+  void add(const std::string& key, int64_t& target, int64_t min, int64_t max, const std::string& doc);
+  void add(const std::string& key, double& target, double min, double max, const std::string& doc);
   void add(const std::string& key, std::string& target, const std::string& doc);
   void add_choice(const std::string& key, std::string& target, std::vector<std::string> choices,
                   const std::string& doc);
-  void add(const std::string& key, std::vector<int64_t>& target, int64_t min, int64_t max,
-           const std::string& doc);
-  void add(const std::string& key, std::vector<double>& target, double min, double max,
-           const std::string& doc);
+  void add(const std::string& key, std::vector<int64_t>& target, int64_t min, int64_t max, const std::string& doc);
+  void add(const std::string& key, std::vector<double>& target, double min, double max, const std::string& doc);
 
   // Settings from a TOML file; every key in it must be known.
   void load_file(const std::string& path);

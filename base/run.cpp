@@ -50,16 +50,16 @@ Run Run::create(const std::string& out_dir, const std::string& experiment, const
   std::string stem = format_utc("%Y%m%d-%H%M%S") + "-" + name;
   std::filesystem::path dir = parent / stem;
   // Two runs started in the same second get distinct directories.
-  for (int i = 2; !std::filesystem::create_directory(dir); ++i)
-    dir = parent / fmt::format("{}-{}", stem, i);
+  for (int i = 2; !std::filesystem::create_directory(dir); ++i) dir = parent / fmt::format("{}-{}", stem, i);
   std::filesystem::create_directories(dir / "samples");
   std::filesystem::create_directories(dir / "checkpoints");
 
   Run run(dir);
   write_file_atomic(dir / "config.toml", config_toml);
-  run.meta_ = {{"experiment", experiment}, {"run_name", name},   {"command", command_line},
-               {"git_commit", source_git_commit()},  {"started", utc_timestamp()},
-               {"finished", nullptr},   {"status", "running"}, {"step", 0},
+  run.meta_ = {{"experiment", experiment},   {"run_name", name},
+               {"command", command_line},    {"git_commit", source_git_commit()},
+               {"started", utc_timestamp()}, {"finished", nullptr},
+               {"status", "running"},        {"step", 0},
                {"wall_time_s", 0.0}};
   run.write_meta();
   run.metrics_ = open_append(dir / "metrics.jsonl");
@@ -92,8 +92,8 @@ void Run::write_meta() {
 }
 
 void Run::mark_resumed(const std::string& command_line) {
-  meta_["resumed"].push_back({{"command", command_line}, {"at", utc_timestamp()},
-                              {"from_step", meta_.value("step", 0)}});
+  meta_["resumed"].push_back(
+      {{"command", command_line}, {"at", utc_timestamp()}, {"from_step", meta_.value("step", 0)}});
   meta_["finished"] = nullptr;
   set_status("running", meta_.value("step", 0));
 }
@@ -106,8 +106,7 @@ void Run::set_status(const std::string& status, int64_t step) {
 }
 
 double Run::elapsed_seconds() const {
-  return elapsed_before_ +
-         std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
+  return elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
 }
 
 void Run::append_metrics(int64_t step, const std::string& split, const nlohmann::json& values) {

@@ -15,9 +15,8 @@ class Run {
  public:
   // A new run directory <out_dir>/<experiment>/<YYYYmmdd-HHMMSS>-<name>/, with meta.json
   // saying "running". Called only once the config is valid.
-  static Run create(const std::string& out_dir, const std::string& experiment,
-                    const std::string& name, const std::string& config_toml,
-                    const std::string& command_line);
+  static Run create(const std::string& out_dir, const std::string& experiment, const std::string& name,
+                    const std::string& config_toml, const std::string& command_line);
   // An existing run, for --resume (which marks it running again), sample and eval.
   static Run open(const std::filesystem::path& dir);
 

@@ -42,8 +42,7 @@ void describe(Schema& s, OptimSettings& optim) {
   s.add("optim.eps", optim.eps, 0.0, 1.0, "Adam denominator epsilon");
   s.add("optim.weight_decay", optim.weight_decay, 0.0, 10.0,
         "weight decay on weights (never on biases, norms or scales)");
-  s.add_choice("optim.schedule", optim.schedule, {"constant", "cosine"},
-               "learning rate after warmup");
+  s.add_choice("optim.schedule", optim.schedule, {"constant", "cosine"}, "learning rate after warmup");
   s.add("optim.warmup_steps", optim.warmup_steps, 0, kMaxInt, "linear warmup from 0 to lr");
   s.add("optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "cosine ends at lr * min_lr_ratio");
   s.add("optim.clip_grad_norm", optim.clip_grad_norm, 0.0, 1e12, "clip the global gradient norm; 0: off");

@@ -4,8 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <algorithm>
 #include <torch/torch.h>
+#include <algorithm>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -39,12 +39,11 @@ void read_tensors(torch::serialize::InputArchive& archive, const std::string& pr
   for (const auto& [name, target] : targets) {
     torch::Tensor stored;
     if (!archive.try_read(prefix + "/" + name, stored))
-      throw DataError(fmt::format("{}: has no tensor '{}/{}'; it was saved from another model",
-                                  path.string(), prefix, name));
+      throw DataError(
+          fmt::format("{}: has no tensor '{}/{}'; it was saved from another model", path.string(), prefix, name));
     if (stored.sizes() != target.sizes())
-      throw DataError(fmt::format("{}: tensor '{}/{}' has shape {} in the file but {} in the model",
-                                  path.string(), prefix, name, fmt::join(stored.sizes(), "x"),
-                                  fmt::join(target.sizes(), "x")));
+      throw DataError(fmt::format("{}: tensor '{}/{}' has shape {} in the file but {} in the model", path.string(),
+                                  prefix, name, fmt::join(stored.sizes(), "x"), fmt::join(target.sizes(), "x")));
     target.detach().copy_(stored);
   }
 }
@@ -54,12 +53,13 @@ torch::serialize::InputArchive open_archive(const std::filesystem::path& path, c
   if (!bytes && !std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
   torch::serialize::InputArchive archive;
   try {
-    if (bytes) archive.load_from(bytes->data(), bytes->size());
-    else archive.load_from(path.string());
+    if (bytes)
+      archive.load_from(bytes->data(), bytes->size());
+    else
+      archive.load_from(path.string());
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
-    throw DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(),
-                                why.substr(0, why.find('\n'))));
+    throw DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why.substr(0, why.find('\n'))));
   }
   return archive;
 }

@@ -43,8 +43,7 @@ class CheckpointKeeper {
   std::filesystem::path last() const { return dir_ / "last.pt"; }
   std::filesystem::path best() const { return dir_ / "best.pt"; }
   // Saves last.pt, and the numbered copy when numbered copies are kept.
-  void save(const torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer,
-            const TrainingState& state);
+  void save(const torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer, const TrainingState& state);
   // Copies last.pt to best.pt, atomically.
   void mark_best();
 

@@ -15,13 +15,15 @@ c10::Device resolve_device(const std::string& spec) {
   // Under torchrun each process takes the GPU of its local rank unless the config names one.
   std::optional<Launch> launch = launch_from_environment();
   const auto local_gpu = static_cast<c10::DeviceIndex>(launch ? launch->local_rank : 0);
-  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(torch::kCUDA, local_gpu) : c10::Device(torch::kCPU);
+  if (spec == "auto")
+    return torch::cuda::is_available() ? c10::Device(torch::kCUDA, local_gpu) : c10::Device(torch::kCPU);
   if (spec == "cpu") return c10::Device(torch::kCPU);
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     if (!torch::cuda::is_available())
-      throw ConfigError(fmt::format("device.device = \"{}\" but no CUDA device is available here; "
-                                    "use \"cpu\" or \"auto\"",
-                                    spec));
+      throw ConfigError(
+          fmt::format("device.device = \"{}\" but no CUDA device is available here; "
+                      "use \"cpu\" or \"auto\"",
+                      spec));
     int64_t index = local_gpu;
     if (spec.size() > 5) {
       try {
@@ -31,8 +33,8 @@ c10::Device resolve_device(const std::string& spec) {
       }
     }
     if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count()))
-      throw ConfigError(fmt::format("device.device = \"{}\": there are {} CUDA devices", spec,
-                                    torch::cuda::device_count()));
+      throw ConfigError(
+          fmt::format("device.device = \"{}\": there are {} CUDA devices", spec, torch::cuda::device_count()));
     return c10::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw ConfigError(fmt::format("device.device = \"{}\" is not one of \"auto\", \"cpu\", \"cuda\", \"cuda:N\"", spec));

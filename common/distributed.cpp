@@ -5,11 +5,11 @@
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
+#include <torch/nn/module.h>
+#include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/nn/module.h>
-#include <torch/torch.h>
 #ifdef GENBOX_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -27,8 +27,7 @@ void describe(Schema& s, DistributedSettings& distributed) {
                "under torchrun: nccl (CUDA) or gloo (CPU); auto picks by device");
   s.add("distributed.timeout_s", distributed.timeout_s, 1, 604800,
         "seconds a collective may wait for the other processes before the run stops");
-  s.add("distributed.bucket_mb", distributed.bucket_mb, 1, 4096,
-        "gradient all-reduce bucket size in MiB");
+  s.add("distributed.bucket_mb", distributed.bucket_mb, 1, 4096, "gradient all-reduce bucket size in MiB");
 }
 
 namespace {
@@ -67,9 +66,7 @@ auto collective(const World& world, const char* what, Fn&& fn) {
   }
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1"; }
 }  // namespace
 
 std::optional<Launch> launch_from_environment() {
@@ -104,8 +101,8 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
     auto tcp = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, options);
     store_ = c10::make_intrusive<c10d::PrefixStore>(fmt::format("genbox/{}", launch.restart_count), tcp);
   } catch (const c10::Error& e) {
-    throw DistributedError(fmt::format("rank {}: cannot reach the store at {}:{} ({})", launch.rank,
-                                       launch.master_addr, launch.master_port, first_line(e.what_without_backtrace())));
+    throw DistributedError(fmt::format("rank {}: cannot reach the store at {}:{} ({})", launch.rank, launch.master_addr,
+                                       launch.master_port, first_line(e.what_without_backtrace())));
   }
   if (backend == "gloo") {
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout_);
@@ -128,7 +125,8 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
       return c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, launch.rank, launch.world_size, nccl_options);
     });
 #else
-    throw ConfigError("distributed.backend = \"nccl\": this build of genbox has no NCCL (see README, \"Several GPUs\")");
+    throw ConfigError(
+        "distributed.backend = \"nccl\": this build of genbox has no NCCL (see README, \"Several GPUs\")");
 #endif
   }
   backend_name_ = backend;
@@ -148,8 +146,8 @@ World join_world(const DistributedSettings& settings, c10::Device device) {
 c10d::Backend& World::backend() const { return *backend_; }
 
 std::string World::lost_ranks() const {
-  const std::string cause = fmt::format("died, hung longer than distributed.timeout_s = {}, or lost the network",
-                                        timeout_.count() / 1000);
+  const std::string cause =
+      fmt::format("died, hung longer than distributed.timeout_s = {}, or lost the network", timeout_.count() / 1000);
   if (!store_) return "another process " + cause;
   // The survivors of a failure announce themselves in the store; whoever has not within a few
   // seconds is named. Short store timeouts: the store itself may be gone.
@@ -181,8 +179,8 @@ torch::Tensor World::shard(const torch::Tensor& global) const {
 
 int64_t World::local_batch(int64_t global_batch, const std::string& key) const {
   if (global_batch % size() != 0)
-    throw ConfigError(fmt::format("{} = {} is the global batch and must divide by the world size {}", key,
-                                  global_batch, size()));
+    throw ConfigError(
+        fmt::format("{} = {} is the global batch and must divide by the world size {}", key, global_batch, size()));
   return global_batch / size();
 }
 
@@ -375,8 +373,10 @@ void GradientAverager::finish() {
     for (size_t i : s.buckets[b]) {
       torch::Tensor& p = s.parameters[i];
       torch::Tensor slice = averaged.narrow(0, offset, p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(slice);
-      else p.mutable_grad() = slice.clone();
+      if (p.grad().defined())
+        p.mutable_grad().copy_(slice);
+      else
+        p.mutable_grad() = slice.clone();
       offset += p.numel();
     }
     s.works[b].reset();

@@ -35,8 +35,8 @@ namespace genbox {
 
 struct DistributedSettings {
   std::string backend = "auto";  // auto: nccl on CUDA, gloo on CPU
-  int64_t timeout_s = 1800;       // a collective waiting longer than this fails
-  int64_t bucket_mb = 25;         // gradients are all-reduced in buckets of about this size
+  int64_t timeout_s = 1800;      // a collective waiting longer than this fails
+  int64_t bucket_mb = 25;        // gradients are all-reduced in buckets of about this size
 };
 
 void describe(Schema& schema, DistributedSettings& distributed);

@@ -9,8 +9,7 @@ namespace genbox {
 
 // Tiles N x C x H x W images (values in [0,1]) row-major into a C x H' x W' grid with `nrow`
 // images per row and `padding` pixels of `pad_value` around each.
-torch::Tensor make_grid(const torch::Tensor& images, int64_t nrow, int64_t padding = 2,
-                        double pad_value = 1.0);
+torch::Tensor make_grid(const torch::Tensor& images, int64_t nrow, int64_t padding = 2, double pad_value = 1.0);
 
 // Writes a C x H x W (C = 1 or 3) or H x W image with values in [0,1], atomically.
 void write_png(const std::filesystem::path& path, const torch::Tensor& image);

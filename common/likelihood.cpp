@@ -1,7 +1,7 @@
 #include "common/likelihood.hpp"
 
-#include <cmath>
 #include <torch/torch.h>
+#include <cmath>
 
 namespace genbox {
 

@@ -1,7 +1,7 @@
 #include "common/optim.hpp"
 
-#include <cmath>
 #include <torch/torch.h>
+#include <cmath>
 
 namespace genbox {
 
@@ -10,8 +10,7 @@ bool receives_weight_decay(const std::string& name, const torch::Tensor& paramet
   return !is_bias && parameter.dim() >= 2;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module& model,
-                                                        const OptimSettings& s) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module& model, const OptimSettings& s) {
   std::vector<torch::Tensor> decayed, plain;
   for (const auto& item : model.named_parameters())
     (receives_weight_decay(item.key(), item.value()) ? decayed : plain).push_back(item.value());
@@ -81,8 +80,10 @@ void Ema::update(const torch::nn::Module& model) {
   auto current = named_state(model);
   for (size_t i = 0; i < tensors_.size(); ++i) {
     torch::Tensor& average = tensors_[i].second;
-    if (average.is_floating_point()) average.lerp_(current[i].second.detach(), 1 - decay);
-    else average.copy_(current[i].second);
+    if (average.is_floating_point())
+      average.lerp_(current[i].second.detach(), 1 - decay);
+    else
+      average.copy_(current[i].second);
   }
   ++updates_;
 }

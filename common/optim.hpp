@@ -18,8 +18,7 @@ namespace genbox {
 bool receives_weight_decay(const std::string& name, const torch::Tensor& parameter);
 
 // Adam or AdamW over two parameter groups (with and without weight decay).
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module& model,
-                                                        const OptimSettings& settings);
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module& model, const OptimSettings& settings);
 
 // Linear warmup to settings.lr, then constant or cosine down to lr * min_lr_ratio at total_steps.
 double learning_rate_at(const OptimSettings& settings, int64_t step, int64_t total_steps);

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 #include <torch/cuda.h>
-#include <torch/torch.h>
 #include <torch/nn/module.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cstdlib>

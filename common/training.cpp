@@ -10,11 +10,11 @@
 #include <exception>
 #include <limits>
 
-#include "common/device.hpp"
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
-#include "common/program.hpp"
 #include "base/signals.hpp"
+#include "common/device.hpp"
+#include "common/program.hpp"
 
 namespace genbox {
 
@@ -86,8 +86,8 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
     world.broadcast(averages);
   }
   averager_ = std::make_unique<GradientAverager>(world, parameters_, spec.distributed.bucket_mb << 20);
-  checkpoints_ = std::make_unique<CheckpointKeeper>(
-      run_ ? run_->checkpoints_dir() : std::filesystem::path(), spec.train.keep_checkpoints);
+  checkpoints_ = std::make_unique<CheckpointKeeper>(run_ ? run_->checkpoints_dir() : std::filesystem::path(),
+                                                    spec.train.keep_checkpoints);
   progress_ = Progress(state_.step, spec.train.steps);
 
   std::vector<std::string> devices = world.gather_strings(spec.device.str());
@@ -102,10 +102,9 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
                  {"rank_devices", devices}});
     run_->meta().update(meta);
     run_->write_meta();
-    log(fmt::format("run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(),
-                    torch::get_num_threads(),
-                    world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name())
-                                        : ""));
+    log(fmt::format(
+        "run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(), torch::get_num_threads(),
+        world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name()) : ""));
     if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, checkpoints_->last().string()));
   }
   install_stop_handlers();
@@ -125,9 +124,7 @@ bool TrainingRun::due(int64_t every) const {
   return state_.step == spec_.train.steps || (every > 0 && state_.step % every == 0);
 }
 
-std::filesystem::path TrainingRun::samples_dir() const {
-  return run_ ? run_->samples_dir() : std::filesystem::path();
-}
+std::filesystem::path TrainingRun::samples_dir() const { return run_ ? run_->samples_dir() : std::filesystem::path(); }
 
 double TrainingRun::elapsed_seconds() const { return run_ ? run_->elapsed_seconds() : 0.0; }
 

@@ -34,15 +34,15 @@
 #include <optional>
 #include <string>
 
-#include "common/checkpoint.hpp"
 #include "base/cli.hpp"
 #include "base/config.hpp"
-#include "common/data/batches.hpp"
-#include "common/distributed.hpp"
-#include "common/optim.hpp"
 #include "base/progress.hpp"
 #include "base/run.hpp"
 #include "base/settings.hpp"
+#include "common/checkpoint.hpp"
+#include "common/data/batches.hpp"
+#include "common/distributed.hpp"
+#include "common/optim.hpp"
 
 namespace genbox {
 
@@ -51,7 +51,7 @@ enum class Better { kLower, kHigher };
 
 // What a training run is, from the program's config.
 struct RunSpec {
-  std::string experiment;         // "nice", "rf_dit", "detr": the run directory's parent
+  std::string experiment;          // "nice", "rf_dit", "detr": the run directory's parent
   const Schema* schema = nullptr;  // the resolved config, written as config.toml
   const CommandLine* cli = nullptr;
   RunSettings run;
@@ -67,8 +67,8 @@ class TrainingRun {
   // Creates the run directory (rank 0), or with --resume restores last.pt (model, EMA,
   // optimizer, sampler position, RNG) and only then rewrites config.toml and meta.json; puts
   // rank 0's weights on every rank; installs the SIGINT/SIGTERM handlers.
-  TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-              Ema* ema, BatchSampler& sampler);
+  TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& model, torch::optim::Optimizer& optimizer, Ema* ema,
+              BatchSampler& sampler);
   ~TrainingRun();
 
   bool resumed() const { return resumed_; }

@@ -29,8 +29,8 @@ struct CocoDataset {
 };
 
 struct CocoReadOptions {
-  int channels = 3;      // images are decoded to this many channels
-  int64_t limit = 0;     // > 0: only the first `limit` images of the file
+  int channels = 3;        // images are decoded to this many channels
+  int64_t limit = 0;       // > 0: only the first `limit` images of the file
   int64_t max_size = 512;  // > 0: images whose longer side exceeds this are shrunk to it (boxes too)
 };
 

@@ -1,8 +1,8 @@
 #include "detection/coco_map.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>

@@ -32,7 +32,8 @@ torch::Tensor HungarianMatcher::cost(const torch::Tensor& logits, const torch::T
     labels.push_back(t.labels.to(logits.device()));
     target_boxes.push_back(t.boxes.to(boxes.device(), torch::kFloat));
   }
-  return pair_costs(logits.flatten(0, 1), boxes.flatten(0, 1), torch::cat(labels), torch::cat(target_boxes).view({-1, 4}))
+  return pair_costs(logits.flatten(0, 1), boxes.flatten(0, 1), torch::cat(labels),
+                    torch::cat(target_boxes).view({-1, 4}))
       .view({logits.size(0), logits.size(1), -1});
 }
 

@@ -75,5 +75,4 @@ TORCH_MODULE(Detr);
 DetrOutput forward_in_precision(Detr& model, const torch::Tensor& images, const torch::Tensor& padding_mask,
                                 const std::string& precision);
 
-
 }  // namespace genbox::detection

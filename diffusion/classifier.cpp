@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "common/data/batches.hpp"
 #include "base/progress.hpp"
+#include "common/data/batches.hpp"
 
 namespace genbox::diffusion {
 
@@ -12,9 +12,9 @@ ClassifierImpl::ClassifierImpl(int64_t channels, int64_t size, int64_t num_class
   TORCH_CHECK(size % 4 == 0, "the classifier needs an image size divisible by 4, got ", size);
   namespace nn = torch::nn;
   auto conv = [](int64_t in, int64_t out) { return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)); };
-  trunk_ = nn::Sequential(conv(channels, 16), nn::ReLU(), nn::MaxPool2d(2),          //
-                          conv(16, 32), nn::ReLU(), nn::MaxPool2d(2),                 //
-                          conv(32, 64), nn::ReLU(), nn::Flatten(),                    //
+  trunk_ = nn::Sequential(conv(channels, 16), nn::ReLU(), nn::MaxPool2d(2),  //
+                          conv(16, 32), nn::ReLU(), nn::MaxPool2d(2),        //
+                          conv(32, 64), nn::ReLU(), nn::Flatten(),           //
                           nn::Linear(64 * (size / 4) * (size / 4), feature_dim), nn::ReLU());
   head_ = nn::Linear(feature_dim, num_classes);
   register_module("trunk", trunk_);
@@ -73,7 +73,8 @@ ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, con
   torch::Tensor hits = classifier_hits(classifier, x, labels, batch);
   ClassAccuracy accuracy;
   accuracy.overall = hits.mean().item<double>();
-  for (int64_t k = 0; k < num_classes; ++k) accuracy.per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
+  for (int64_t k = 0; k < num_classes; ++k)
+    accuracy.per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
   return accuracy;
 }
 

@@ -1,7 +1,7 @@
 #include "diffusion/conditioning.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 #include "nn/position.hpp"
 
@@ -10,9 +10,8 @@ namespace genbox::diffusion {
 ConditioningImpl::ConditioningImpl(int64_t width, int64_t num_classes, int64_t frequency_dim)
     : num_classes_(num_classes), frequency_dim_(frequency_dim) {
   if (num_classes < 0) throw std::invalid_argument("num_classes must be >= 0");
-  time_mlp = register_module(
-      "time_mlp",
-      torch::nn::Sequential(torch::nn::Linear(frequency_dim, width), torch::nn::SiLU(), torch::nn::Linear(width, width)));
+  time_mlp = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(frequency_dim, width),
+                                                               torch::nn::SiLU(), torch::nn::Linear(width, width)));
   class_embedding = register_module("class_embedding", torch::nn::Embedding(num_classes + 1, width));
   // DiT's initialisation: small normal weights for both embeddings, zero biases.
   torch::NoGradGuard no_grad;

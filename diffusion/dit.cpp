@@ -1,7 +1,7 @@
 #include "diffusion/dit.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 #include "nn/position.hpp"
 
@@ -139,9 +139,9 @@ double dit_forward_flops(const DitOptions& o) {
   double tokens = double(o.image_size / o.patch) * double(o.image_size / o.patch);
   double d = double(o.width), patch_dim = double(o.patch * o.patch * o.channels);
   double per_block = tokens * (3 * d * d + d * d + 2 * double(o.mlp_ratio) * d * d)  // qkv, proj, MLP
-                     + 2 * tokens * tokens * d                                        // QK^T and AV
-                     + d * 6 * d;                                                     // adaLN-Zero
-  double outside = tokens * patch_dim * d * 2 + d * 2 * d + 256 * d + d * d;          // patches in/out, final, time MLP
+                     + 2 * tokens * tokens * d                                       // QK^T and AV
+                     + d * 6 * d;                                                    // adaLN-Zero
+  double outside = tokens * patch_dim * d * 2 + d * 2 * d + 256 * d + d * d;         // patches in/out, final, time MLP
   return 2 * (double(o.depth) * per_block + outside);
 }
 

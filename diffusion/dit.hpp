@@ -11,9 +11,9 @@
 
 #include <string>
 
+#include "diffusion/conditioning.hpp"
 #include "nn/attention.hpp"
 #include "nn/mlp.hpp"
-#include "diffusion/conditioning.hpp"
 
 namespace genbox::diffusion {
 

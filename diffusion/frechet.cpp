@@ -1,7 +1,7 @@
 #include "diffusion/frechet.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 namespace genbox::diffusion {
 

@@ -1,8 +1,8 @@
 #include "diffusion/likelihood.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 #include <vector>
 
 namespace genbox::diffusion {
@@ -59,8 +59,8 @@ torch::Tensor exact_divergence(const BatchMapFn& f, const torch::Tensor& x) {
   return divergence.detach();
 }
 
-torch::Tensor ode_log_likelihood(const VelocityFn& velocity, const torch::Tensor& x0, int64_t steps,
-                                 at::Generator gen, int64_t probes) {
+torch::Tensor ode_log_likelihood(const VelocityFn& velocity, const torch::Tensor& x0, int64_t steps, at::Generator gen,
+                                 int64_t probes) {
   if (steps < 1) throw std::invalid_argument("the likelihood ODE needs at least one step");
   if (probes < 1) throw std::invalid_argument("the Hutchinson estimator needs at least one probe");
   std::vector<int64_t> shape = {probes};

@@ -29,7 +29,7 @@ torch::Tensor exact_divergence(const BatchMapFn& f, const torch::Tensor& x);
 // estimated with `probes` Rademacher probes drawn once per trajectory from `gen` (fixed probes
 // make the integrand a smooth function of t, which the trapezoid rule needs) and averaged.
 // Gradients are taken with respect to x only; the result carries no graph.
-torch::Tensor ode_log_likelihood(const VelocityFn& velocity, const torch::Tensor& x0, int64_t steps,
-                                 at::Generator gen, int64_t probes = 1);
+torch::Tensor ode_log_likelihood(const VelocityFn& velocity, const torch::Tensor& x0, int64_t steps, at::Generator gen,
+                                 int64_t probes = 1);
 
 }  // namespace genbox::diffusion

@@ -1,8 +1,8 @@
 #include "diffusion/rectified_flow.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 
 namespace genbox::diffusion {
 

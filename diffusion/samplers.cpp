@@ -1,7 +1,7 @@
 #include "diffusion/samplers.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 #include "diffusion/rectified_flow.hpp"
 

@@ -83,10 +83,9 @@ torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const t
     return model(x, t, l).to(torch::kFloat32);
   };
   const bool guided = model.null_class > 0 && options.guidance != 1.0;
-  VelocityFn velocity = guided ? guided_velocity(conditional, labels, model.null_class, options.guidance)
-                               : VelocityFn([&](const torch::Tensor& x, const torch::Tensor& t) {
-                                   return conditional(x, t, labels);
-                                 });
+  VelocityFn velocity =
+      guided ? guided_velocity(conditional, labels, model.null_class, options.guidance)
+             : VelocityFn([&](const torch::Tensor& x, const torch::Tensor& t) { return conditional(x, t, labels); });
   torch::Tensor x = options.sampler == "heun" ? sample_heun(velocity, noise, options.steps, options.shift)
                                               : sample_euler(velocity, noise, options.steps, options.shift);
   model.module()->train(was_training);
@@ -103,7 +102,8 @@ torch::Tensor generate_in_batches(VelocityModel& model, const std::vector<int64_
     int64_t b = std::min(batch, n - i);
     std::vector<int64_t> shape = {b};
     shape.insert(shape.end(), example_shape.begin(), example_shape.end());
-    parts.push_back(generate(model, at::randn(shape, noise).to(labels.device()), labels.narrow(0, i, b), options, precision));
+    parts.push_back(
+        generate(model, at::randn(shape, noise).to(labels.device()), labels.narrow(0, i, b), options, precision));
   }
   return torch::cat(parts);
 }

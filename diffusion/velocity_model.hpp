@@ -7,8 +7,8 @@
 // (noise) to t = 0 (data), guided by classifier-free guidance when the model is conditional.
 #pragma once
 
-#include <torch/nn/modules/container/any.h>
 #include <ATen/core/Generator.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/types.h>
 
 #include <memory>
@@ -45,10 +45,10 @@ double ode_negative_log_likelihood(VelocityModel& model, const torch::Tensor& x,
                                    at::Generator generator);
 
 struct SamplingOptions {
-  int64_t steps = 16;            // ODE steps from t = 1 to 0
+  int64_t steps = 16;             // ODE steps from t = 1 to 0
   std::string sampler = "euler";  // euler | heun
-  double guidance = 2.0;         // classifier-free guidance w; 1: none
-  double shift = 1.0;            // timestep shift of the sampling schedule
+  double guidance = 2.0;          // classifier-free guidance w; 1: none
+  double shift = 1.0;             // timestep shift of the sampling schedule
 };
 
 // Noise and labels for a picture of `rows` rows of `per_row` samples: row k asks for class k

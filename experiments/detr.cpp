@@ -9,12 +9,12 @@
 //   detr bench                    train/inference images/s and the matcher's time, one JSON line
 #include <fmt/format.h>
 
+#include <torch/torch.h>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
-#include "common/device.hpp"
 #include "base/errors.hpp"
+#include "common/device.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
 #include "detection/backbone.hpp"
@@ -46,7 +46,8 @@ Data load_data(const DetrConfig& c, bool need_train) {
   if (c.data.source == "scenes") {
     const SceneOptions& o = c.data.scenes;
     if (o.min_objects > o.max_objects)
-      throw ConfigError(fmt::format("data.min_objects = {} exceeds data.max_objects = {}", o.min_objects, o.max_objects));
+      throw ConfigError(
+          fmt::format("data.min_objects = {} exceeds data.max_objects = {}", o.min_objects, o.max_objects));
     if (o.min_scale > o.max_scale)
       throw ConfigError(fmt::format("data.min_scale = {} exceeds data.max_scale = {}", o.min_scale, o.max_scale));
     if (o.min_height > o.height || o.min_width > o.width)
@@ -67,7 +68,8 @@ Data load_data(const DetrConfig& c, bool need_train) {
       CocoDataset train = read_coco_detection(root / c.data.train_annotations, root / c.data.train_images, c.data.coco);
       if (train.catalog.category_ids != val.catalog.category_ids)
         throw DataError(fmt::format("{} and {} list different categories; the model needs one set of classes",
-                                    (root / c.data.train_annotations).string(), (root / c.data.val_annotations).string()));
+                                    (root / c.data.train_annotations).string(),
+                                    (root / c.data.val_annotations).string()));
       data.train = std::move(train.data);
     }
     data.test = std::move(val.data);
@@ -108,7 +110,8 @@ SetCriterion make_criterion(const DetrConfig& c, int64_t num_classes, int64_t qu
 // Under data parallelism, the backbone's batch statistics are the global batch's, so that a run
 // does not depend on how many processes share the batch.
 void synchronize(Detr& model, World& world) {
-  if (world.distributed()) synchronize_batch_norm(*model, [&](const torch::Tensor& t) { return world.sum_with_gradient(t); });
+  if (world.distributed())
+    synchronize_batch_norm(*model, [&](const torch::Tensor& t) { return world.sum_with_gradient(t); });
 }
 
 // The outputs the loss sees: every decoder layer's, or with loss.aux off the final layer's only.
@@ -148,8 +151,8 @@ Evaluation evaluate(Detr& model, const Data& data, const DetrConfig& c, torch::D
     DetectionBatch batch = collate_range(data.test, i, end, c.model.output_stride).to(device);
     DetrOutput output = forward_in_precision(model, batch.images, batch.padding_mask, c.device.precision);
     loss_sum += criterion(loss_outputs(output, c.loss.aux), batch.targets).total.item<double>() * double(end - i);
-    std::vector<Detections> d = decode_detections(output.final_logits(), output.final_boxes(), batch.sizes, c.loss.focal,
-                                                  c.eval.max_detections);
+    std::vector<Detections> d = decode_detections(output.final_logits(), output.final_boxes(), batch.sizes,
+                                                  c.loss.focal, c.eval.max_detections);
     result.detections.insert(result.detections.end(), d.begin(), d.end());
   }
   model->train();
@@ -184,15 +187,17 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
   BatchSampler sampler(data.train.size(), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   const SetCriterion criterion = make_criterion(c, data.num_classes, c.model.query_groups);
 
-  RunSpec spec{"detr", &schema, &cli, c.run, c.train, c.optim, c.distributed, device,
-               {{"precision", c.device.precision}, {"num_classes", data.num_classes}}};
+  RunSpec spec{"detr",        &schema, &cli,
+               c.run,         c.train, c.optim,
+               c.distributed, device,  {{"precision", c.device.precision}, {"num_classes", data.num_classes}}};
   TrainingRun t(spec, world, *model, *optimizer, ema.get(), sampler);
   int64_t train_objects = 0;
   for (const auto& target : data.train.targets) train_objects += target.size();
-  t.log(fmt::format("data {}: {} train images ({} objects), {} test images, {} classes | model: {} parameters, {} "
-                    "queries x {} groups | {}",
-                    c.data.source, data.train.size(), train_objects, data.test.size(), data.num_classes,
-                    parameter_count(*model), c.model.num_queries, c.model.query_groups, c.device.precision));
+  t.log(
+      fmt::format("data {}: {} train images ({} objects), {} test images, {} classes | model: {} parameters, {} "
+                  "queries x {} groups | {}",
+                  c.data.source, data.train.size(), train_objects, data.test.size(), data.num_classes,
+                  parameter_count(*model), c.model.num_queries, c.model.query_groups, c.device.precision));
   // Evaluation also draws the picture sheet, so it runs at eval and at sample steps.
   auto evaluate_and_draw = [&](bool draw) {
     Evaluation e;
@@ -209,7 +214,8 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
 
   // Training loop: each rank collates its own slice of the global batch.
   while (t.running()) {
-    DetectionBatch batch = collate(data.train, to_indices(world.shard(sampler.next())), c.model.output_stride).to(device);
+    DetectionBatch batch =
+        collate(data.train, to_indices(world.shard(sampler.next())), c.model.output_stride).to(device);
     t.begin_step();
     // Non-finite predictions already stop the matcher, which names the image.
     SetLosses losses;
@@ -270,8 +276,8 @@ int sample(DetrConfig& c, const CommandLine& cli) {
   int64_t count = std::min(c.sample.images, r.data.test.size());
   DetectionBatch batch = collate_range(r.data.test, 0, count, c.model.output_stride).to(r.device);
   DetrOutput output = forward_in_precision(r.model, batch.images, batch.padding_mask, c.device.precision);
-  std::vector<Detections> detections = decode_detections(output.final_logits(), output.final_boxes(), batch.sizes,
-                                                         c.loss.focal, c.eval.max_detections);
+  std::vector<Detections> detections =
+      decode_detections(output.final_logits(), output.final_boxes(), batch.sizes, c.loss.focal, c.eval.max_detections);
   std::filesystem::path path = r.opened.run.samples_dir() / fmt::format("sample_{}.png", c.sample.checkpoint);
   write_detection_sheet(r.data.test, detections, count, c.sample.score_threshold, c.sample.scale, path);
   fmt::print("wrote {} ({} test images; ground truth dashed, predictions with score >= {} solid)\n", path.string(),
@@ -295,8 +301,8 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
   summary["detections_file"] = results.filename().string();
   std::filesystem::path written = r.opened.run.write_eval(summary);
   fmt::print("{} test images | AP {:.4f} | AP50 {:.4f} | AP75 {:.4f} | AP small/medium/large {:.4f} {:.4f} {:.4f}\n",
-             r.data.test.size(), e.metrics.ap, e.metrics.ap50, e.metrics.ap75, e.metrics.ap_small,
-             e.metrics.ap_medium, e.metrics.ap_large);
+             r.data.test.size(), e.metrics.ap, e.metrics.ap50, e.metrics.ap75, e.metrics.ap_small, e.metrics.ap_medium,
+             e.metrics.ap_large);
   fmt::print("AR@1 {:.4f} | AR@10 {:.4f} | AR@100 {:.4f}\n", e.metrics.ar1, e.metrics.ar10, e.metrics.ar100);
   fmt::print("wrote {}, {} and {}\n", written.string(), truth.filename().string(), results.filename().string());
   return kExitOk;
@@ -321,7 +327,8 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   const SetCriterion criterion = make_criterion(c, data.num_classes, c.model.query_groups);
   BatchSampler sampler(data.train.size(), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   auto train_step = [&] {
-    DetectionBatch batch = collate(data.train, to_indices(world.shard(sampler.next())), c.model.output_stride).to(device);
+    DetectionBatch batch =
+        collate(data.train, to_indices(world.shard(sampler.next())), c.model.output_stride).to(device);
     optimizer->zero_grad();
     step_losses(model, criterion, batch, c, world).total.backward();
     averager.finish();
@@ -332,13 +339,16 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   int64_t inference_batch = std::min(c.eval.batch_size, data.test.size());
   DetectionBatch test_batch = collate_range(data.test, 0, inference_batch, c.model.output_stride).to(device);
   const int64_t inference_repeats = std::max<int64_t>(steps / 2, 2);
-  double inference_seconds = timed_seconds([&] {
-    torch::NoGradGuard no_grad;
-    model->eval();
-    DetrOutput output = forward_in_precision(model, test_batch.images, test_batch.padding_mask, c.device.precision);
-    decode_detections(output.final_logits(), output.final_boxes(), test_batch.sizes, c.loss.focal, c.eval.max_detections);
-    model->train();
-  }, inference_repeats, device);
+  double inference_seconds = timed_seconds(
+      [&] {
+        torch::NoGradGuard no_grad;
+        model->eval();
+        DetrOutput output = forward_in_precision(model, test_batch.images, test_batch.padding_mask, c.device.precision);
+        decode_detections(output.final_logits(), output.final_boxes(), test_batch.sizes, c.loss.focal,
+                          c.eval.max_detections);
+        model->train();
+      },
+      inference_repeats, device);
 
   // The matcher on random predictions against 1..20 random targets per image.
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 3);
@@ -351,11 +361,13 @@ int bench(DetrConfig& c, const CommandLine& cli) {
     int64_t n = at::randint(1, 21, {1}, generator).item<int64_t>();
     torch::Tensor xy = at::rand({n, 2}, generator).mul(48);
     torch::Tensor wh = at::rand({n, 2}, generator).mul(14).add(2);
-    targets.push_back(make_targets(at::randint(0, classes, {n}, generator), torch::cat({xy, xy + wh}, 1), 64, 64).to(device));
+    targets.push_back(
+        make_targets(at::randint(0, classes, {n}, generator), torch::cat({xy, xy + wh}, 1), 64, 64).to(device));
     target_count += n;
   }
   const int64_t match_repeats = 20;
-  double match_seconds = timed_seconds([&] { criterion.matcher()(logits, boxes, targets); }, match_repeats, device) / match_repeats;
+  double match_seconds =
+      timed_seconds([&] { criterion.matcher()(logits, boxes, targets); }, match_repeats, device) / match_repeats;
 
   nlohmann::json result = {{"experiment", "detr"},
                            {"device", device.str()},
@@ -367,8 +379,9 @@ int bench(DetrConfig& c, const CommandLine& cli) {
                            {"queries", c.model.num_queries * c.model.query_groups},
                            {"matcher_ms_64x100", match_seconds * 1000},
                            {"matcher_targets", target_count}};
-  print_bench(world, result, {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
-                              {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});
+  print_bench(world, result,
+              {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
+               {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});
   return kExitOk;
 }
 

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "base/config.hpp"
-#include "common/distributed.hpp"
 #include "base/settings.hpp"
 #include "common/data/datasets.hpp"
+#include "common/distributed.hpp"
 #include "detection/coco_json.hpp"
 #include "detection/criterion.hpp"
 #include "detection/model.hpp"
@@ -31,7 +31,7 @@ struct DetrConfig {
     std::string val_images = "val2017";
     detection::CocoReadOptions coco;
   } data;
-  detection::DetrOptions model;  // num_classes and image_channels come from the data
+  detection::DetrOptions model;           // num_classes and image_channels come from the data
   struct : detection::CriterionOptions {  // num_classes and query_groups come from data and model
     bool aux = true;
   } loss;
@@ -78,13 +78,16 @@ inline Schema describe(DetrConfig& c) {
   s.add("data.test_seed", c.data.test_seed, 0, 1000000000, "seed of the test scenes, fixed so that runs compare");
   s.add("data.height", c.data.scenes.height, 8, 4096, "scene height in pixels (the largest when sizes vary)");
   s.add("data.width", c.data.scenes.width, 8, 4096, "scene width in pixels (the largest when sizes vary)");
-  s.add("data.min_height", c.data.scenes.min_height, 0, 4096, "when > 0, scene heights vary uniformly from this to data.height");
-  s.add("data.min_width", c.data.scenes.min_width, 0, 4096, "when > 0, scene widths vary uniformly from this to data.width");
+  s.add("data.min_height", c.data.scenes.min_height, 0, 4096,
+        "when > 0, scene heights vary uniformly from this to data.height");
+  s.add("data.min_width", c.data.scenes.min_width, 0, 4096,
+        "when > 0, scene widths vary uniformly from this to data.width");
   s.add("data.min_objects", c.data.scenes.min_objects, 1, 1000, "fewest objects placed in a scene");
   s.add("data.max_objects", c.data.scenes.max_objects, 1, 1000, "most objects placed in a scene");
   s.add("data.min_scale", c.data.scenes.min_scale, 0.05, 20.0, "smallest resize factor of an item");
   s.add("data.max_scale", c.data.scenes.max_scale, 0.05, 20.0, "largest resize factor of an item");
-  s.add("data.max_overlap", c.data.scenes.max_overlap, 0.0, 1.0, "largest IoU between two objects' boxes (1: no limit)");
+  s.add("data.max_overlap", c.data.scenes.max_overlap, 0.0, 1.0,
+        "largest IoU between two objects' boxes (1: no limit)");
   s.add("data.noise", c.data.scenes.noise, 0.0, 1.0, "background noise, uniform in [0, noise]");
   s.add("data.train_annotations", c.data.train_annotations, "coco: training annotation JSON, relative to data.root");
   s.add("data.train_images", c.data.train_images, "coco: training image directory, relative to data.root");

@@ -8,29 +8,29 @@
 //   nice bench [key=value ...]  train steps/s and samples/s as one JSON line
 #include <fmt/format.h>
 
+#include <torch/torch.h>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "base/cli.hpp"
 #include "base/config.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
+#include "base/settings.hpp"
 #include "common/data/batches.hpp"
 #include "common/data/sources.hpp"
 #include "common/data/toy2d.hpp"
 #include "common/device.hpp"
-#include "base/errors.hpp"
-#include "base/fsutil.hpp"
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
 #include "common/optim.hpp"
 #include "common/program.hpp"
-#include "base/settings.hpp"
 #include "common/training.hpp"
+#include "experiments/nice_config.hpp"
 #include "flows/inpaint.hpp"
 #include "flows/nice.hpp"
-#include "experiments/nice_config.hpp"
 
 using namespace genbox;
 using genbox::flows::Nice;
@@ -91,8 +91,8 @@ Evaluation evaluate(Nice& model, const Data& data, int64_t batch_size, int64_t s
 
 constexpr double kToyExtent = 4.5;
 
-void write_samples(Nice& model, const Data& data, const std::filesystem::path& stem, int64_t n,
-                   double temperature, int64_t seed) {
+void write_samples(Nice& model, const Data& data, const std::filesystem::path& stem, int64_t n, double temperature,
+                   int64_t seed) {
   torch::NoGradGuard no_grad;
   model->eval();
   // The same prior noise at every call, so grids from different steps show the same "seeds".
@@ -144,19 +144,20 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(*model, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
 
-  RunSpec spec{"nice", &schema, &cli, c.run, c.train, c.optim, c.distributed, device,
-               {{"data_shape", data.shape}}};
+  RunSpec spec{"nice", &schema, &cli, c.run, c.train, c.optim, c.distributed, device, {{"data_shape", data.shape}}};
   TrainingRun t(spec, world, *model, *optimizer, ema.get(), sampler);
   t.log(fmt::format("data {}: {} train, {} test, {} dims | model: {} parameters", c.data.dataset, data.train.size(0),
                     data.test.size(0), data.dim(), parameter_count(*model)));
-  auto record = [&](const Evaluation& e) { return t.record_eval(e.json(), e.metric(), Better::kLower, describe_eval(e)); };
+  auto record = [&](const Evaluation& e) {
+    return t.record_eval(e.json(), e.metric(), Better::kLower, describe_eval(e));
+  };
   if (!t.resumed()) record(t.evaluates() ? evaluate(model, data, c.eval.batch_size, c.run.seed) : Evaluation{});
 
   // Training loop: every rank draws the global batch and its noise, then keeps its own rows.
   const double dim = double(data.dim());
   while (t.running()) {
-    torch::Tensor x = world.shard(prepare(data, data.train.index_select(0, sampler.next().to(device)),
-                                          at::detail::getDefaultCPUGenerator()));
+    torch::Tensor x = world.shard(
+        prepare(data, data.train.index_select(0, sampler.next().to(device)), at::detail::getDefaultCPUGenerator()));
     t.begin_step();
     torch::Tensor loss = -model->log_prob(x).mean();
     double loss_value = t.read_loss(loss);
@@ -249,8 +250,8 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
   torch::Tensor rows = torch::cat({x, masked, filled}).view({3 * n, shape[1], shape[2], shape[3]}).cpu();
   std::filesystem::path path = r.opened.run.samples_dir() / fmt::format("inpaint_{}.png", c.inpaint.mask);
   write_png(path, make_grid(rows, n));
-  fmt::print("bpd of originals {:.3f} | inpainted {:.3f} | rows: original, masked, inpainted\nwrote {}\n",
-             mean_bpd(x), mean_bpd(filled), path.string());
+  fmt::print("bpd of originals {:.3f} | inpainted {:.3f} | rows: original, masked, inpainted\nwrote {}\n", mean_bpd(x),
+             mean_bpd(filled), path.string());
   return kExitOk;
 }
 
@@ -267,8 +268,8 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   GradientAverager averager(world, model->parameters(), c.distributed.bucket_mb << 20);
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   auto train_step = [&] {
-    torch::Tensor x = world.shard(prepare(data, data.train.index_select(0, sampler.next().to(device)),
-                                          at::detail::getDefaultCPUGenerator()));
+    torch::Tensor x = world.shard(
+        prepare(data, data.train.index_select(0, sampler.next().to(device)), at::detail::getDefaultCPUGenerator()));
     optimizer->zero_grad();
     torch::Tensor loss = -model->log_prob(x).mean();
     loss.backward();
@@ -288,8 +289,9 @@ int bench(NiceConfig& c, const CommandLine& cli) {
                            {"batch_size", c.train.batch_size},
                            {"train_steps_per_s", double(steps) / train_seconds}};
   const double local = double(c.train.batch_size / world.size());
-  print_bench(world, result, {{"train_examples_per_s", {double(steps) * local, train_seconds}},
-                              {"samples_per_s", {double(sample_repeats * sample_batch), sample_seconds}}});
+  print_bench(world, result,
+              {{"train_examples_per_s", {double(steps) * local, train_seconds}},
+               {"samples_per_s", {double(sample_repeats * sample_batch), sample_seconds}}});
   return kExitOk;
 }
 

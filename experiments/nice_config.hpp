@@ -4,14 +4,13 @@
 #pragma once
 
 #include "base/config.hpp"
+#include "base/settings.hpp"
 #include "common/data/sources.hpp"
 #include "common/distributed.hpp"
-#include "base/settings.hpp"
 #include "flows/inpaint.hpp"
 #include "flows/nice.hpp"
 
 namespace genbox {
-
 
 struct NiceConfig {
   RunSettings run;
@@ -77,7 +76,8 @@ inline Schema describe(NiceConfig& c) {
                "which pixels are hidden");
   s.add("inpaint.steps", c.inpaint.steps, 1, 1000000, "projected gradient ascent iterations");
   s.add("inpaint.step_scale", c.inpaint.step_scale, 0.0, 1e6, "step size at iteration i: step_scale / (100 + i)");
-  s.add("inpaint.noise", c.inpaint.noise, 0.0, 1e6, "std of the noise added to the normalised gradient (the paper adds 1)");
+  s.add("inpaint.noise", c.inpaint.noise, 0.0, 1e6,
+        "std of the noise added to the normalised gradient (the paper adds 1)");
   return s;
 }
 

@@ -9,17 +9,17 @@
 //   rf_dit bench                    train/sample images/s and matmul efficiency, one JSON line
 #include <fmt/format.h>
 
-#include <cmath>
-#include <tuple>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <tuple>
 
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 #include "common/checkpoint.hpp"
 #include "common/data/sources.hpp"
 #include "common/data/toy2d.hpp"
 #include "common/device.hpp"
-#include "base/errors.hpp"
-#include "base/fsutil.hpp"
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
 #include "common/program.hpp"
@@ -62,7 +62,8 @@ DitOptions dit_options(const RfConfig& c, const Data& data) {
   DitOptions o = with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
   std::tie(o.channels, o.image_size, o.num_classes) = std::tuple(data.shape[0], data.shape[1], data.num_classes);
   if (data.shape[1] != data.shape[2] || data.shape[1] % o.patch != 0)
-    throw ConfigError(fmt::format("model.patch = {} must divide the {}x{} images", o.patch, data.shape[1], data.shape[2]));
+    throw ConfigError(
+        fmt::format("model.patch = {} must divide the {}x{} images", o.patch, data.shape[1], data.shape[2]));
   if (o.width % o.heads != 0)
     throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
   return o;
@@ -109,8 +110,10 @@ SampleSheet sheet_for(const Data& data, int64_t per_row, int64_t seed, torch::De
 }
 
 void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, const std::filesystem::path& path) {
-  if (data.images) write_png(path, make_grid(((x + 1) / 2).clamp(0, 1).cpu(), per_row));
-  else write_png(path, scatter_image(x, 4.5, 256));
+  if (data.images)
+    write_png(path, make_grid(((x + 1) / 2).clamp(0, 1).cpu(), per_row));
+  else
+    write_png(path, scatter_image(x, 4.5, 256));
 }
 
 // Validation loss: a fixed test batch with fixed timesteps and noise, so values compare.
@@ -138,8 +141,9 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(module, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
 
-  RunSpec spec{"rf_dit", &schema, &cli, c.run, c.train, c.optim, c.distributed, device,
-               {{"precision", c.device.precision}, {"data_shape", data.shape}}};
+  RunSpec spec{"rf_dit",      &schema, &cli,
+               c.run,         c.train, c.optim,
+               c.distributed, device,  {{"precision", c.device.precision}, {"data_shape", data.shape}}};
   TrainingRun t(spec, world, module, *optimizer, ema.get(), sampler);
   t.log(fmt::format("data {}: {} train, {} test, {} classes | model: {} parameters | {}", c.data.dataset,
                     data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),
@@ -182,7 +186,8 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
     }
     if (std::optional<int> code = t.stop_requested()) return *code;
   }
-  return t.finish(fmt::format("best validation loss {:.4f} | samples in {}", t.best_metric(), t.samples_dir().string()));
+  return t.finish(
+      fmt::format("best validation loss {:.4f} | samples in {}", t.best_metric(), t.samples_dir().string()));
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -210,8 +215,8 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   int64_t per_class = cli.integer_option("n") ? (*cli.integer_option("n") + rows - 1) / rows : c.sample.per_class;
   SampleSheet sheet = sheet_for(r.data, per_class, c.run.seed + 1, r.device);
   torch::Tensor x = generate(r.model, sheet.noise, sheet.labels, c.sample, c.device.precision);
-  std::filesystem::path grid =
-      r.opened.run.samples_dir() / fmt::format("sample_{}{}_w{:g}.png", c.sample.sampler, c.sample.steps, c.sample.guidance);
+  std::filesystem::path grid = r.opened.run.samples_dir() / fmt::format("sample_{}{}_w{:g}.png", c.sample.sampler,
+                                                                        c.sample.steps, c.sample.guidance);
   write_picture(r.data, x, per_class, grid);
   fmt::print("wrote {}\n", grid.string());
   if (!r.data.images) return kExitOk;
@@ -240,15 +245,17 @@ int classifier(RfConfig& c) {
   Classifier classifier = make_classifier(data);
   classifier->to(device);
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  train_classifier(classifier, data.train, data.train_labels, [&](const torch::Tensor& x) { return to_model_space(data, x, cpu); },
-                   c.classifier, static_cast<uint64_t>(c.run.seed) + 5);
+  train_classifier(
+      classifier, data.train, data.train_labels, [&](const torch::Tensor& x) { return to_model_space(data, x, cpu); },
+      c.classifier, static_cast<uint64_t>(c.run.seed) + 5);
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
-  double accuracy = classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
+  double accuracy =
+      classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
   std::filesystem::path path = c.eval.classifier;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   save_checkpoint(path, *classifier, nullptr, nullptr, {c.classifier.epochs, 0, 1 - accuracy});
-  nlohmann::json summary = {{"dataset", c.data.dataset}, {"root", c.data.root}, {"test_accuracy", accuracy},
-                            {"epochs", c.classifier.epochs}};
+  nlohmann::json summary = {
+      {"dataset", c.data.dataset}, {"root", c.data.root}, {"test_accuracy", accuracy}, {"epochs", c.classifier.epochs}};
   write_file_atomic(path.string() + ".json", summary.dump(2) + "\n");
   fmt::print("classifier test accuracy {:.4f}{} | wrote {}\n", accuracy,
              accuracy < 0.9 ? " (below 0.90: Frechet distances from it mean little)" : "", path.string());
@@ -263,8 +270,9 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   const int64_t n = std::min(c.eval.fd_samples, data.test.size(0));
   torch::Tensor test = to_model_space(data, data.test.narrow(0, 0, n), fixed);
   // Labels cycle through the classes (the null class when unconditional).
-  torch::Tensor labels = data.num_classes ? torch::arange(n).remainder(data.num_classes).to(r.device)
-                                          : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
+  torch::Tensor labels = data.num_classes
+                             ? torch::arange(n).remainder(data.num_classes).to(r.device)
+                             : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
 
   // Generated images for one (steps, guidance) setting.
   auto generated = [&](int64_t steps, double guidance) {
@@ -278,8 +286,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   Classifier classifier{nullptr};
   if (data.images) {
     if (!std::filesystem::exists(c.eval.classifier))
-      throw DataError(fmt::format("{}: no classifier; train one with `rf_dit classifier` (same data keys), or set "
-                                  "eval.classifier", c.eval.classifier));
+      throw DataError(
+          fmt::format("{}: no classifier; train one with `rf_dit classifier` (same data keys), or set "
+                      "eval.classifier",
+                      c.eval.classifier));
     classifier = make_classifier(data);
     classifier->to(r.device);
     load_weights(c.eval.classifier, *classifier, false);
@@ -288,8 +298,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
     embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
   }
   torch::Tensor test_features = embed(test);
-  torch::Tensor train_rows = at::randperm(data.train.size(0), fixed).narrow(0, 0, std::min(n, data.train.size(0))).to(r.device);
-  results["fd_train_vs_test"] = frechet_distance(embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
+  torch::Tensor train_rows =
+      at::randperm(data.train.size(0), fixed).narrow(0, 0, std::min(n, data.train.size(0))).to(r.device);
+  results["fd_train_vs_test"] =
+      frechet_distance(embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
   fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, results["fd_train_vs_test"].get<double>());
 
   nlohmann::json sweep = nlohmann::json::array();
@@ -297,7 +309,8 @@ int eval(const RfConfig& c, const CommandLine& cli) {
     for (double guidance : c.eval.guidance) {
       if (data.num_classes == 0 && guidance != c.eval.guidance.front()) continue;
       torch::Tensor x = generated(steps, guidance);
-      nlohmann::json row = {{"steps", steps}, {"guidance", data.num_classes ? guidance : 1.0},
+      nlohmann::json row = {{"steps", steps},
+                            {"guidance", data.num_classes ? guidance : 1.0},
                             {"fd", frechet_distance(embed(x), test_features)}};
       if (data.images && data.num_classes) {
         ClassAccuracy accuracy = class_accuracy(classifier, x, labels, data.num_classes, c.eval.batch_size);
@@ -318,7 +331,8 @@ int eval(const RfConfig& c, const CommandLine& cli) {
     const char* key = data.images ? "bpd" : "nll";
     results[key] = data.images ? ode_bits_per_dim(r.model, x, c.eval.likelihood_steps, noise)
                                : ode_negative_log_likelihood(r.model, x, c.eval.likelihood_steps, noise);
-    fmt::print("{} ({} test examples, {} Heun steps): {:.4f}\n", key, m, c.eval.likelihood_steps, results[key].get<double>());
+    fmt::print("{} ({} test examples, {} Heun steps): {:.4f}\n", key, m, c.eval.likelihood_steps,
+               results[key].get<double>());
   }
   fmt::print("wrote {}\n", r.opened.run.write_eval(results).string());
   return kExitOk;
@@ -344,33 +358,41 @@ int bench(RfConfig& c, const CommandLine& cli) {
     Batch b = draw_batch(data, c, sampler.next().to(device), model.null_class, cpu);
     optimizer->zero_grad();
     rectified_flow_loss(model, world.shard(b.x0), world.shard(b.noise), world.shard(b.t), world.shard(b.labels),
-                        c.device.precision).backward();
+                        c.device.precision)
+        .backward();
     averager.finish();
     optimizer->step();
   };
   double train_seconds = timed_seconds(train_step, steps, device);
 
-  SampleSheet sheet = sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1),
-                                   c.run.seed, device);
+  SampleSheet sheet =
+      sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);
-  double sample_seconds = timed_seconds([&] { generate(model, sheet.noise, sheet.labels, c.sample, c.device.precision); },
-                                        sample_repeats, device);
+  double sample_seconds = timed_seconds(
+      [&] { generate(model, sheet.noise, sheet.labels, c.sample, c.device.precision); }, sample_repeats, device);
 
   // A plain matmul of the shape the blocks' MLP multiplies, in the same precision.
   DitOptions options = dit_options(c, data);
   int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
-  double plain_gflops = matmul_gflops(tokens, options.width, options.mlp_ratio * options.width,
-                                      c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
+  double plain_gflops =
+      matmul_gflops(tokens, options.width, options.mlp_ratio * options.width,
+                    c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
   double model_gflops = 3 * dit_forward_flops(options) * double(steps * local_batch) / train_seconds / 1e9;
 
-  nlohmann::json result = {{"experiment", "rf_dit"},        {"device", device.str()},
-                           {"threads", torch::get_num_threads()}, {"precision", c.device.precision},
-                           {"preset", c.model.preset},      {"parameters", parameter_count(*model.module())},
-                           {"batch_size", c.train.batch_size}, {"sample_steps", c.sample.steps},
-                           {"model_matmul_gflops", model_gflops}, {"plain_matmul_gflops", plain_gflops},
+  nlohmann::json result = {{"experiment", "rf_dit"},
+                           {"device", device.str()},
+                           {"threads", torch::get_num_threads()},
+                           {"precision", c.device.precision},
+                           {"preset", c.model.preset},
+                           {"parameters", parameter_count(*model.module())},
+                           {"batch_size", c.train.batch_size},
+                           {"sample_steps", c.sample.steps},
+                           {"model_matmul_gflops", model_gflops},
+                           {"plain_matmul_gflops", plain_gflops},
                            {"efficiency", model_gflops / plain_gflops}};
-  print_bench(world, result, {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
-                              {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});
+  print_bench(world, result,
+              {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
+               {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});
   return kExitOk;
 }
 

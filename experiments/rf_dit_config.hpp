@@ -4,9 +4,9 @@
 #pragma once
 
 #include "base/config.hpp"
+#include "base/settings.hpp"
 #include "common/data/sources.hpp"
 #include "common/distributed.hpp"
-#include "base/settings.hpp"
 #include "diffusion/classifier.hpp"
 #include "diffusion/dit.hpp"
 #include "diffusion/rectified_flow.hpp"

@@ -4,8 +4,7 @@
 
 namespace genbox::flows {
 
-AdditiveCouplingImpl::AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t hidden,
-                                           int64_t hidden_layers) {
+AdditiveCouplingImpl::AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t hidden, int64_t hidden_layers) {
   TORCH_CHECK(dim >= 2, "a coupling layer needs at least 2 dimensions");
   torch::Tensor all = torch::arange(dim, torch::kLong);
   kept_index_ = all.index({torch::indexing::Slice(parity, torch::indexing::None, 2)});

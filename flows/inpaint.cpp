@@ -17,8 +17,8 @@ torch::Tensor inpaint_mask(const std::string& kind, int64_t n, const std::vector
   return observed.flatten(1);
 }
 
-torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed,
-                      const InpaintOptions& options, at::Generator generator) {
+torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed, const InpaintOptions& options,
+                      at::Generator generator) {
   torch::Tensor hidden = 1 - observed.to(x.dtype());
   torch::Tensor current = x * (1 - hidden) + at::rand(x.sizes(), generator).to(x.device()) * hidden;
   for (int64_t i = 0; i < options.steps; ++i) {

@@ -13,7 +13,7 @@
 namespace genbox::flows {
 
 struct InpaintOptions {
-  int64_t n = 8;                    // test images inpainted by `nice inpaint`
+  int64_t n = 8;                     // test images inpainted by `nice inpaint`
   std::string mask = "bottom_half";  // bottom_half | right_half | random_half | center
   int64_t steps = 500;
   double step_scale = 10.0;  // step at iteration i is step_scale / (100 + i), as in the paper
@@ -25,7 +25,7 @@ struct InpaintOptions {
 torch::Tensor inpaint_mask(const std::string& kind, int64_t n, const std::vector<int64_t>& shape);
 
 // x in [0,1]^D (N x D), observed: 1 where the pixel is kept. Returns the completed images.
-torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed,
-                      const InpaintOptions& options, at::Generator generator);
+torch::Tensor inpaint(Nice& model, const torch::Tensor& x, const torch::Tensor& observed, const InpaintOptions& options,
+                      at::Generator generator);
 
 }  // namespace genbox::flows

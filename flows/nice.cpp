@@ -1,7 +1,7 @@
 #include "flows/nice.hpp"
 
-#include <cmath>
 #include <torch/torch.h>
+#include <cmath>
 
 namespace genbox::flows {
 
@@ -50,7 +50,8 @@ void NiceImpl::initialize_from_data(const torch::Tensor& x) {
     auto coupling = couplings_[i]->as<AdditiveCoupling>();
     coupling->output_layer()->weight.zero_();
     coupling->output_layer()->bias.zero_();
-    if (i < 2) coupling->output_layer()->bias.copy_(-h.index_select(1, coupling->changed_index().to(h.device())).mean(0));
+    if (i < 2)
+      coupling->output_layer()->bias.copy_(-h.index_select(1, coupling->changed_index().to(h.device())).mean(0));
     h = coupling->forward(h).first;
   }
   torch::Tensor stddev = h.std(0).clamp_min(1e-6);

@@ -1,8 +1,8 @@
 #include "flows/priors.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 
 namespace genbox::flows {
 
@@ -11,9 +11,7 @@ torch::Tensor logistic_log_prob(const torch::Tensor& z) {
   return -(torch::nn::functional::softplus(z) + torch::nn::functional::softplus(-z));
 }
 
-torch::Tensor gaussian_log_prob(const torch::Tensor& z) {
-  return -0.5 * z.square() - 0.5 * std::log(2 * M_PI);
-}
+torch::Tensor gaussian_log_prob(const torch::Tensor& z) { return -0.5 * z.square() - 0.5 * std::log(2 * M_PI); }
 
 torch::Tensor Prior::log_prob(const torch::Tensor& z) const {
   return (kind == "logistic" ? logistic_log_prob(z) : gaussian_log_prob(z)).sum(1);

@@ -1,8 +1,8 @@
 #include "nn/attention.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 
 namespace genbox::nn {
 
@@ -24,8 +24,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                   const torch::Tensor& key_padding_mask) {
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(q.size(-1)));
-  if (key_padding_mask.defined())
-    scores = scores.masked_fill(allowed_keys(key_padding_mask).logical_not(), -INFINITY);
+  if (key_padding_mask.defined()) scores = scores.masked_fill(allowed_keys(key_padding_mask).logical_not(), -INFINITY);
   return torch::matmul(torch::softmax(scores, -1), v);
 }
 

@@ -1,7 +1,7 @@
 #include "nn/mlp.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 namespace genbox::nn {
 

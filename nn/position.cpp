@@ -1,8 +1,8 @@
 #include "nn/position.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 
 namespace genbox::nn {
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "report/diff.hpp"
 #include "base/fsutil.hpp"
+#include "report/diff.hpp"
 #include "report/html.hpp"
 #include "report/runs.hpp"
 #include "report/summary.hpp"
@@ -101,19 +101,17 @@ Options parse_args(int argc, char** argv) {
     } else if (arg == "--metric") {
       options.metric = value;
     } else if (arg == "--x") {
-      if (value != "step" && value != "time")
-        throw UsageError(fmt::format("--x is step or time, got '{}'", value));
+      if (value != "step" && value != "time") throw UsageError(fmt::format("--x is step or time, got '{}'", value));
       options.report.x_axis = value == "step" ? XAxis::step : XAxis::time;
     } else if (arg == "--smooth") {
-      options.report.smoothing = parse_whole(
-          arg, value, [](const std::string& t, std::size_t* n) { return std::stod(t, n); });
+      options.report.smoothing =
+          parse_whole(arg, value, [](const std::string& t, std::size_t* n) { return std::stod(t, n); });
       if (!(options.report.smoothing >= 0 && options.report.smoothing < 1))
         throw UsageError(fmt::format("--smooth wants ALPHA in [0, 1), got {}", value));
     } else if (arg == "--samples-step") {
-      options.report.samples_step = parse_whole(
-          arg, value, [](const std::string& t, std::size_t* n) { return std::stoll(t, n); });
-      if (*options.report.samples_step < 0)
-        throw UsageError(fmt::format("--samples-step wants a step, got {}", value));
+      options.report.samples_step =
+          parse_whole(arg, value, [](const std::string& t, std::size_t* n) { return std::stoll(t, n); });
+      if (*options.report.samples_step < 0) throw UsageError(fmt::format("--samples-step wants a step, got {}", value));
     } else {
       throw UsageError(fmt::format("unknown option {}", arg));
     }
@@ -127,8 +125,7 @@ std::vector<Run> load_runs(const std::vector<std::string>& dirs) {
   for (const std::string& dir : dirs) {
     try {
       runs.push_back(load_run(dir));
-      for (const std::string& warning : runs.back().warnings)
-        fmt::print(stderr, "compare: warning: {}\n", warning);
+      for (const std::string& warning : runs.back().warnings) fmt::print(stderr, "compare: warning: {}\n", warning);
     } catch (const std::exception& e) {
       fmt::print(stderr, "compare: {}\n", e.what());
     }
@@ -171,8 +168,7 @@ int main(int argc, char** argv) {
   if (options.metric) {
     std::vector<std::string> known = eval_metric_names(runs);
     if (std::find(known.begin(), known.end(), *options.metric) == known.end()) {
-      fmt::print(stderr, "compare: no run logged eval metric '{}'; eval metrics: {}\n",
-                 *options.metric,
+      fmt::print(stderr, "compare: no run logged eval metric '{}'; eval metrics: {}\n", *options.metric,
                  known.empty() ? "none yet" : fmt::format("{}", fmt::join(known, ", ")));
       return kExitUsage;
     }

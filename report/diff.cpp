@@ -19,8 +19,7 @@ std::string toml_text(const toml::node& node) {
   if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
   if (const auto* array = node.as_array()) {
     std::string out = "[";
-    for (std::size_t i = 0; i < array->size(); ++i)
-      out += (i ? ", " : "") + toml_text(*array->get(i));
+    for (std::size_t i = 0; i < array->size(); ++i) out += (i ? ", " : "") + toml_text(*array->get(i));
     return out + "]";
   }
   if (const auto* table = node.as_table()) {
@@ -40,8 +39,7 @@ std::string toml_text(const toml::node& node) {
 
 void flatten_into(const toml::table& table, const std::string& prefix, FlatConfig& flat) {
   for (const auto& [key, value] : table) {
-    std::string path =
-        prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (const auto* child = value.as_table())
       flatten_into(*child, path, flat);
     else if (const auto* s = value.as_string())
@@ -58,8 +56,8 @@ FlatConfig flatten_toml(std::string_view toml_text, std::string_view source) {
   try {
     document = toml::parse(toml_text, source);
   } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
-                                         e.source().begin.column, e.description()));
+    throw std::runtime_error(
+        fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column, e.description()));
   }
   FlatConfig flat;
   flatten_into(document, "", flat);

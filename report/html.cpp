@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "report/diff.hpp"
 #include "base/fsutil.hpp"
+#include "report/diff.hpp"
 #include "report/summary.hpp"
 #include "report/svg.hpp"
 
@@ -65,8 +65,7 @@ std::string swatch(std::size_t run_index) {
 
 std::string run_header_cells(const std::vector<Run>& runs) {
   std::string cells;
-  for (std::size_t i = 0; i < runs.size(); ++i)
-    cells += "<th>" + swatch(i) + escape_markup(runs[i].label) + "</th>";
+  for (std::size_t i = 0; i < runs.size(); ++i) cells += "<th>" + swatch(i) + escape_markup(runs[i].label) + "</th>";
   return cells;
 }
 
@@ -86,8 +85,7 @@ std::optional<double> best_in_column(const Table& table, std::size_t column) {
     if (!row[column].number) continue;
     double v = *row[column].number;
     ++values;
-    if (better == Better::higher ? v > best.value_or(-kInfinity) : v < best.value_or(kInfinity))
-      best = v;
+    if (better == Better::higher ? v > best.value_or(-kInfinity) : v < best.value_or(kInfinity)) best = v;
   }
   return values >= 2 ? best : std::nullopt;
 }
@@ -106,8 +104,7 @@ std::string summary_section(const std::vector<Run>& runs) {
     html += "<tr><td>" + swatch(r) + escape_markup(row[0].text) + "</td>";
     html += "<td>" + escape_markup(row[1].text) + "</td>";
     html += fmt::format(R"(<td class="status-{0}">{0}</td>)", escape_markup(row[2].text));
-    for (std::size_t c = 3; c < row.size(); ++c)
-      html += cell_html(row[c], best[c] && row[c].number == best[c]);
+    for (std::size_t c = 3; c < row.size(); ++c) html += cell_html(row[c], best[c] && row[c].number == best[c]);
     html += "</tr>";
   }
   html +=
@@ -117,8 +114,8 @@ std::string summary_section(const std::vector<Run>& runs) {
   for (std::size_t r = 0; r < runs.size(); ++r) {
     const Run& run = runs[r];
     html += "<tr><td>" + swatch(r) + escape_markup(run.label) + "</td>";
-    for (const std::string* field : {&run.dir.native(), &run.meta.command, &run.meta.git_commit,
-                                     &run.meta.device, &run.meta.started, &run.meta.finished})
+    for (const std::string* field : {&run.dir.native(), &run.meta.command, &run.meta.git_commit, &run.meta.device,
+                                     &run.meta.started, &run.meta.finished})
       html += "<td><code>" + escape_markup(*field) + "</code></td>";
     html += "</tr>";
   }
@@ -145,15 +142,12 @@ TimeUnit time_unit(const std::vector<Run>& runs) {
 std::string curves_section(const std::vector<Run>& runs, const ReportOptions& options) {
   std::vector<SharedMetric> shared = shared_metrics(runs);
   std::string html = "<section><h2>Curves</h2>";
-  if (shared.empty())
-    return html + "<p>No metric is logged by all of these runs yet.</p></section>";
+  if (shared.empty()) return html + "<p>No metric is logged by all of these runs yet.</p></section>";
 
   TimeUnit unit = time_unit(runs);
-  std::string x_label =
-      options.x_axis == XAxis::step ? "step" : fmt::format("wall time ({})", unit.name);
+  std::string x_label = options.x_axis == XAxis::step ? "step" : fmt::format("wall time ({})", unit.name);
   html += R"(<div class="legend">)";
-  for (std::size_t i = 0; i < runs.size(); ++i)
-    html += "<span>" + swatch(i) + escape_markup(runs[i].label) + "</span>";
+  for (std::size_t i = 0; i < runs.size(); ++i) html += "<span>" + swatch(i) + escape_markup(runs[i].label) + "</span>";
   html += R"(</div><div class="plots">)";
   for (const SharedMetric& shared_metric : shared) {
     Plot plot{shared_metric.split + " \u00b7 " + shared_metric.metric, x_label, {}};
@@ -180,8 +174,8 @@ std::string curves_section(const std::vector<Run>& runs, const ReportOptions& op
 // Rows are keys, columns are runs: config keys and eval results are read down, not across.
 std::string keyed_table(const std::vector<Run>& runs, const std::vector<std::string>& keys,
                         const std::function<Cell(const Run&, const std::string&)>& cell_of) {
-  std::string html = R"(<div class="scroll"><table><thead><tr><th>key</th>)" +
-                     run_header_cells(runs) + "</tr></thead><tbody>";
+  std::string html =
+      R"(<div class="scroll"><table><thead><tr><th>key</th>)" + run_header_cells(runs) + "</tr></thead><tbody>";
   for (const std::string& key : keys) {
     html += "<tr><th>" + escape_markup(key) + "</th>";
     for (const Run& run : runs) html += cell_html(cell_of(run, key), false);
@@ -199,8 +193,7 @@ std::string config_section(const std::vector<Run>& runs) {
     for (const auto& entry : runs[0].config) keys.push_back(entry.first);
   else
     keys = differing_keys(configs);
-  std::string html =
-      runs.size() == 1 ? "<section><h2>Config</h2>" : "<section><h2>Config differences</h2>";
+  std::string html = runs.size() == 1 ? "<section><h2>Config</h2>" : "<section><h2>Config differences</h2>";
   if (keys.empty()) return html + "<p>All runs have the same config.</p></section>";
   return html +
          keyed_table(runs, keys,
@@ -225,18 +218,14 @@ std::string eval_section(const std::vector<Run>& runs) {
          "</section>";
 }
 
-std::string figure(std::size_t run_index, const Run& run, const SampleImage& image,
-                   const std::string& caption) {
-  std::string label =
-      swatch(run_index) + escape_markup(run.label) + "<br>" + escape_markup(caption);
+std::string figure(std::size_t run_index, const Run& run, const SampleImage& image, const std::string& caption) {
+  std::string label = swatch(run_index) + escape_markup(run.label) + "<br>" + escape_markup(caption);
   try {
     return fmt::format(R"(<figure><img alt="{}" src="data:image/png;base64,{}">)"
                        R"(<figcaption>{}</figcaption></figure>)",
-                       escape_markup(run.label + " " + caption),
-                       base64_encode(read_file(image.path)), label);
+                       escape_markup(run.label + " " + caption), base64_encode(read_file(image.path)), label);
   } catch (const std::exception& e) {
-    return fmt::format("<figure><figcaption>{}<br>{}</figcaption></figure>", label,
-                       escape_markup(e.what()));
+    return fmt::format("<figure><figcaption>{}<br>{}</figcaption></figure>", label, escape_markup(e.what()));
   }
 }
 
@@ -260,15 +249,13 @@ std::string samples_section(const std::vector<Run>& runs, const ReportOptions& o
   std::string html = "<section><h2>Samples</h2>";
   if (!grids.empty()) {
     html += "<h3>" +
-            (options.samples_step
-                 ? fmt::format("Latest grid at or before step {}", *options.samples_step)
-                 : std::string("Latest grid of each run")) +
+            (options.samples_step ? fmt::format("Latest grid at or before step {}", *options.samples_step)
+                                  : std::string("Latest grid of each run")) +
             R"(</h3><div class="samples">)" + grids + "</div>";
   }
   for (const auto& [name, images] : extras) {
     html += "<h3>" + escape_markup(name) + R"(</h3><div class="samples">)";
-    for (const auto& [run_index, image] : images)
-      html += figure(run_index, runs[run_index], *image, name);
+    for (const auto& [run_index, image] : images) html += figure(run_index, runs[run_index], *image, name);
     html += "</div>";
   }
   return html + "</section>";
@@ -286,14 +273,11 @@ std::vector<SharedMetric> shared_metrics(const std::vector<Run>& runs) {
       for (const auto& entry : rows.values) ++runs_with_metric[split][entry.first];
     }
 
-  auto split_rank = [](const std::string& split) {
-    return split == kEvalSplit ? 0 : split == "train" ? 1 : 2;
-  };
+  auto split_rank = [](const std::string& split) { return split == kEvalSplit ? 0 : split == "train" ? 1 : 2; };
   std::vector<std::string> splits;
   for (const auto& entry : runs_with_split) splits.push_back(entry.first);
-  std::stable_sort(splits.begin(), splits.end(), [&](const std::string& a, const std::string& b) {
-    return split_rank(a) < split_rank(b);
-  });
+  std::stable_sort(splits.begin(), splits.end(),
+                   [&](const std::string& a, const std::string& b) { return split_rank(a) < split_rank(b); });
 
   std::vector<SharedMetric> shared;
   for (const std::string& split : splits)
@@ -303,15 +287,12 @@ std::vector<SharedMetric> shared_metrics(const std::vector<Run>& runs) {
 }
 
 std::string base64_encode(std::string_view bytes) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    auto b = [&](std::size_t k) {
-      return static_cast<unsigned>(static_cast<unsigned char>(bytes[i + k]));
-    };
+    auto b = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[i + k])); };
     unsigned triple = b(0) << 16 | b(1) << 8 | b(2);
     for (int shift : {18, 12, 6, 0}) out += alphabet[(triple >> shift) & 63];
   }

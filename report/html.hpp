@@ -25,9 +25,7 @@ struct ReportOptions {
 
 struct SharedMetric {
   std::string split, metric;
-  bool operator==(const SharedMetric& other) const {
-    return split == other.split && metric == other.metric;
-  }
+  bool operator==(const SharedMetric& other) const { return split == other.split && metric == other.metric; }
 };
 
 // What gets a plot: for each split, the metrics logged by every run that logged that split at

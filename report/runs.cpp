@@ -9,8 +9,8 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "report/diff.hpp"
 #include "base/fsutil.hpp"
+#include "report/diff.hpp"
 
 namespace genbox::report {
 namespace fs = std::filesystem;
@@ -67,9 +67,7 @@ class MetricsLine {
     if (top_level()) key_ = name;
     return true;
   }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) {
-    return false;
-  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) { return false; }
 
  private:
   bool top_level() const { return depth_ == 1; }
@@ -107,8 +105,7 @@ void keep_last_per_step(MetricRows& rows) {
 
   std::vector<std::size_t> order(step.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return step[a] < step[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return step[a] < step[b]; });
   std::vector<std::size_t> kept;
   for (std::size_t i = 0; i < order.size(); ++i)
     if (i + 1 == order.size() || step[order[i + 1]] != step[order[i]]) kept.push_back(order[i]);
@@ -136,8 +133,7 @@ nlohmann::json parse_json_object(const std::string& text, const fs::path& path) 
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
   }
-  if (!object.is_object())
-    throw std::runtime_error(fmt::format("{}: not a JSON object", path.string()));
+  if (!object.is_object()) throw std::runtime_error(fmt::format("{}: not a JSON object", path.string()));
   return object;
 }
 
@@ -161,11 +157,9 @@ Meta read_meta(const fs::path& path, const std::string& parent_name) {
   return parsed;
 }
 
-void flatten_json(const nlohmann::json& value, const std::string& path,
-                  std::map<std::string, Cell>& flat) {
+void flatten_json(const nlohmann::json& value, const std::string& path, std::map<std::string, Cell>& flat) {
   if (value.is_object()) {
-    for (const auto& [key, child] : value.items())
-      flatten_json(child, path.empty() ? key : path + "." + key, flat);
+    for (const auto& [key, child] : value.items()) flatten_json(child, path.empty() ? key : path + "." + key, flat);
   } else if (value.is_number()) {
     flat[path] = Cell::of(value.get<double>());
   } else if (value.is_string()) {
@@ -204,8 +198,8 @@ std::string not_a_run_message(const fs::path& dir) {
     if (entry.is_directory() && fs::exists(entry.path() / "meta.json")) ++runs_inside;
   std::string message = fmt::format("{}: not a run directory (no meta.json)", dir.string());
   if (runs_inside > 0)
-    message += fmt::format("; it holds {} run{}, pass {} to compare them", runs_inside,
-                           runs_inside == 1 ? "" : "s", (dir / "*").string());
+    message += fmt::format("; it holds {} run{}, pass {} to compare them", runs_inside, runs_inside == 1 ? "" : "s",
+                           (dir / "*").string());
   return message;
 }
 
@@ -227,8 +221,7 @@ Metrics parse_metrics(std::string_view jsonl) {
     // to a fragment. Metrics lines are flat objects, so the whole one starts at the last '{'.
     if (!ok) {
       std::size_t last_brace = text.rfind('{');
-      ok = last_brace != 0 && last_brace != std::string_view::npos &&
-           line.read(text.substr(last_brace));
+      ok = last_brace != 0 && last_brace != std::string_view::npos && line.read(text.substr(last_brace));
     }
     if (ok)
       append_row(metrics.splits[line.split], line);
@@ -242,8 +235,8 @@ Metrics parse_metrics(std::string_view jsonl) {
 Run load_run(const fs::path& dir) {
   std::error_code error;
   if (!fs::is_directory(dir, error))
-    throw std::runtime_error(fmt::format(
-        "{}: {}", dir.string(), fs::exists(dir, error) ? "not a directory" : "no such directory"));
+    throw std::runtime_error(
+        fmt::format("{}: {}", dir.string(), fs::exists(dir, error) ? "not a directory" : "no such directory"));
   if (!fs::exists(dir / "meta.json")) throw std::runtime_error(not_a_run_message(dir));
 
   Run run;
@@ -270,8 +263,7 @@ Run load_run(const fs::path& dir) {
   read_part("metrics.jsonl", [&](const std::string& text, const fs::path& path) {
     run.metrics = parse_metrics(text);
     if (run.metrics.malformed_lines > 0)
-      run.warnings.push_back(fmt::format("{}: skipped {} malformed line{}", path.string(),
-                                         run.metrics.malformed_lines,
+      run.warnings.push_back(fmt::format("{}: skipped {} malformed line{}", path.string(), run.metrics.malformed_lines,
                                          run.metrics.malformed_lines == 1 ? "" : "s"));
   });
   read_part("eval.json", [&](const std::string& text, const fs::path& path) {

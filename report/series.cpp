@@ -44,8 +44,7 @@ Series thin_keeping_extremes(const Series& series, std::size_t max_points) {
   for (std::size_t b = 0; b < buckets; ++b) {
     std::size_t begin = b * n / buckets, end = (b + 1) * n / buckets;
     auto first = series.y.begin() + static_cast<std::ptrdiff_t>(begin);
-    auto [low, high] =
-        std::minmax_element(first, series.y.begin() + static_cast<std::ptrdiff_t>(end));
+    auto [low, high] = std::minmax_element(first, series.y.begin() + static_cast<std::ptrdiff_t>(end));
     std::size_t i_low = static_cast<std::size_t>(low - series.y.begin());
     std::size_t i_high = static_cast<std::size_t>(high - series.y.begin());
     keep(std::min(i_low, i_high));

@@ -17,9 +17,8 @@ namespace {
 bool is_score_word(const std::string& word) {
   for (const char* stem : {"accuracy", "acc", "ap", "map", "ar", "loglik"}) {
     std::string_view s(stem);
-    if (word.compare(0, s.size(), s) == 0 &&
-        std::all_of(word.begin() + static_cast<std::ptrdiff_t>(s.size()), word.end(),
-                    [](unsigned char c) { return std::isdigit(c); }))
+    if (word.compare(0, s.size(), s) == 0 && std::all_of(word.begin() + static_cast<std::ptrdiff_t>(s.size()),
+                                                         word.end(), [](unsigned char c) { return std::isdigit(c); }))
       return true;
   }
   return false;
@@ -110,11 +109,10 @@ Table summary_table(const std::vector<Run>& runs, const std::vector<std::string>
   for (const std::string& key : config_keys) table.columns.push_back({key, key});
 
   for (const Run& run : runs) {
-    std::vector<Cell> row = {Cell::of(run.label), Cell::of(run.meta.experiment),
-                             Cell::of(run.meta.status), Cell{}, Cell{}};
+    std::vector<Cell> row = {Cell::of(run.label), Cell::of(run.meta.experiment), Cell::of(run.meta.status), Cell{},
+                             Cell{}};
     if (run.meta.step) row[3] = Cell::of(static_cast<double>(*run.meta.step));
-    if (run.meta.wall_time_s)
-      row[4] = {format_duration(*run.meta.wall_time_s), run.meta.wall_time_s};
+    if (run.meta.wall_time_s) row[4] = {format_duration(*run.meta.wall_time_s), run.meta.wall_time_s};
     for (const std::string& metric : metrics) {
       std::optional<Score> s = eval_score(run, metric);
       row.push_back(s ? Cell::of(s->best) : Cell{});

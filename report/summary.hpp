@@ -35,7 +35,6 @@ std::vector<std::string> eval_metric_names(const std::vector<Run>& runs);
 // last, in their given order.
 void sort_by_metric(std::vector<Run>& runs, const std::string& metric);
 
-
 // The config keys worth a column: those that differ between runs of the same experiment,
 // sorted. Runs of different experiments have different configs, and setting one's keys beside
 // the other's says nothing about either (it only makes the table unreadably wide).

@@ -51,8 +51,8 @@ std::string path_data(const Series& series, const Axis& x, const Axis& y, bool d
   for (std::size_t i = 0; i < series.size(); ++i) {
     // A dot is a zero-length segment drawn with a round cap.
     const char* command = dots ? "M" : (i == 0 ? "M" : (i == 1 ? "L" : " "));
-    fmt::format_to(std::back_inserter(d), "{}{:.1f} {:.1f}{}", command, x(series.x[i]),
-                   y(series.y[i]), dots ? "h0" : "");
+    fmt::format_to(std::back_inserter(d), "{}{:.1f} {:.1f}{}", command, x(series.x[i]), y(series.y[i]),
+                   dots ? "h0" : "");
   }
   return d;
 }
@@ -69,8 +69,7 @@ std::vector<double> linear_ticks(double low, double high, int target) {
   // Ticks are whole multiples of the step, so zero is exactly zero. The count is bounded because
   // a range tiny next to its magnitude (1e9 give or take 1e-7) leaves `first + k` inexact.
   double first = std::ceil(low / step - 1e-9);
-  for (int k = 0; k <= 4 * target && (first + k) * step <= high + step * 1e-9; ++k)
-    ticks.push_back((first + k) * step);
+  for (int k = 0; k <= 4 * target && (first + k) * step <= high + step * 1e-9; ++k) ticks.push_back((first + k) * step);
   return ticks;
 }
 
@@ -115,12 +114,23 @@ std::string escape_markup(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -145,40 +155,35 @@ std::string line_plot_svg(const Plot& plot) {
   Axis x{x_range.low, x_range.high, kLeft, kWidth - kRight, false};
   Axis y{y_range.low - y_pad, y_range.high + y_pad, kHeight - kBottom, kTop, log};
 
-  std::string svg =
-      fmt::format(R"(<svg class="plot" viewBox="0 0 {} {}" role="img" aria-label="{}">)"
-                  R"(<text x="{}" y="19" font-size="13" font-weight="600" fill="#222">{}</text>)",
-                  kWidth, kHeight, escape_markup(plot.title), kLeft, escape_markup(plot.title));
+  std::string svg = fmt::format(R"(<svg class="plot" viewBox="0 0 {} {}" role="img" aria-label="{}">)"
+                                R"(<text x="{}" y="19" font-size="13" font-weight="600" fill="#222">{}</text>)",
+                                kWidth, kHeight, escape_markup(plot.title), kLeft, escape_markup(plot.title));
   if (log)
-    svg += fmt::format(
-        R"(<text x="{}" y="19" font-size="10" fill="#888" text-anchor="end">log scale</text>)",
-        kWidth - kRight);
+    svg += fmt::format(R"(<text x="{}" y="19" font-size="10" fill="#888" text-anchor="end">log scale</text>)",
+                       kWidth - kRight);
 
-  std::vector<double> y_ticks =
-      log ? log_ticks(y.value_at(y.low), y.value_at(y.high)) : linear_ticks(y.low, y.high, 5);
+  std::vector<double> y_ticks = log ? log_ticks(y.value_at(y.low), y.value_at(y.high)) : linear_ticks(y.low, y.high, 5);
   std::vector<double> x_ticks = linear_ticks(x.low, x.high, 6);
   std::vector<std::string> y_labels = tick_labels(y_ticks, log);
   std::vector<std::string> x_labels = tick_labels(x_ticks, false);
   std::string grid, labels;
   for (std::size_t i = 0; i < y_ticks.size(); ++i) {
     double py = y(y_ticks[i]);
-    fmt::format_to(std::back_inserter(grid), R"(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"/>)",
-                   kLeft, py, kWidth - kRight, py);
-    fmt::format_to(std::back_inserter(labels),
-                   R"(<text x="{}" y="{:.1f}" text-anchor="end">{}</text>)", kLeft - 6, py + 3.5,
-                   y_labels[i]);
+    fmt::format_to(std::back_inserter(grid), R"(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"/>)", kLeft, py,
+                   kWidth - kRight, py);
+    fmt::format_to(std::back_inserter(labels), R"(<text x="{}" y="{:.1f}" text-anchor="end">{}</text>)", kLeft - 6,
+                   py + 3.5, y_labels[i]);
   }
   for (std::size_t i = 0; i < x_ticks.size(); ++i) {
     double px = x(x_ticks[i]);
-    fmt::format_to(std::back_inserter(grid), R"(<line x1="{:.1f}" y1="{}" x2="{:.1f}" y2="{}"/>)",
-                   px, kTop, px, kHeight - kBottom);
-    fmt::format_to(std::back_inserter(labels),
-                   R"(<text x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", px,
+    fmt::format_to(std::back_inserter(grid), R"(<line x1="{:.1f}" y1="{}" x2="{:.1f}" y2="{}"/>)", px, kTop, px,
+                   kHeight - kBottom);
+    fmt::format_to(std::back_inserter(labels), R"(<text x="{:.1f}" y="{}" text-anchor="middle">{}</text>)", px,
                    kHeight - kBottom + 14, x_labels[i]);
   }
   svg += R"(<g stroke="#ececec">)" + grid + "</g>";
-  svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#bbb"/>)",
-                     kLeft, kTop, kWidth - kLeft - kRight, kHeight - kTop - kBottom);
+  svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#bbb"/>)", kLeft, kTop,
+                     kWidth - kLeft - kRight, kHeight - kTop - kBottom);
   svg += R"(<g font-size="10" fill="#666">)" + labels;
   svg += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" fill="#444">{}</text></g>)",
                      (kLeft + kWidth - kRight) / 2, kHeight - 8, escape_markup(plot.x_label));
@@ -186,16 +191,14 @@ std::string line_plot_svg(const Plot& plot) {
   // Every pale curve first, so no run's raw values cover another run's smoothed curve.
   for (const Curve& curve : plot.curves)
     if (curve.faint.size() > 1)
-      svg += fmt::format(
-          R"(<path d="{}" fill="none" stroke="{}" stroke-opacity="0.22" stroke-width="1"/>)",
-          path_data(curve.faint, x, y, false), escape_markup(curve.color));
+      svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-opacity="0.22" stroke-width="1"/>)",
+                         path_data(curve.faint, x, y, false), escape_markup(curve.color));
   for (const Curve& curve : plot.curves) {
     std::string color = escape_markup(curve.color), label = escape_markup(curve.label);
     if (curve.line.size() > 1)
-      svg += fmt::format(
-          R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.6" stroke-linejoin="round">)"
-          R"(<title>{}</title></path>)",
-          path_data(curve.line, x, y, false), color, label);
+      svg += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.6" stroke-linejoin="round">)"
+                         R"(<title>{}</title></path>)",
+                         path_data(curve.line, x, y, false), color, label);
     if (!curve.line.x.empty() && curve.line.size() <= kMarkedPoints)
       svg += fmt::format(R"(<path d="{}" stroke="{}" stroke-width="5" stroke-linecap="round">)"
                          R"(<title>{}</title></path>)",

@@ -13,7 +13,7 @@ struct Curve {
   std::string label;  // the curve's tooltip
   std::string color;  // a CSS color
   Series line;        // drawn solid
-  Series faint;  // drawn pale behind `line` (the raw values under a smoothed curve); may be empty
+  Series faint;       // drawn pale behind `line` (the raw values under a smoothed curve); may be empty
 };
 
 struct Plot {

@@ -11,9 +11,8 @@ namespace {
 // Terminal columns taken by UTF-8 text: one per code point, which holds for the names and
 // values that show up here (no wide or combining characters in run names in practice).
 std::size_t display_width(const std::string& text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string csv_field(const std::string& text) {
@@ -44,8 +43,7 @@ std::string render_text(const Table& table) {
   std::vector<std::size_t> widths;
   for (const Column& column : table.columns) widths.push_back(display_width(column.title));
   for (const auto& row : table.rows)
-    for (std::size_t c = 0; c < row.size(); ++c)
-      widths[c] = std::max(widths[c], display_width(display_text(row[c])));
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], display_width(display_text(row[c])));
 
   std::string out;
   auto append_cell = [&](std::size_t c, const std::string& text, bool right_aligned) {
@@ -57,15 +55,12 @@ std::string render_text(const Table& table) {
     out.erase(out.find_last_not_of(' ') + 1);
     out += '\n';
   };
-  for (std::size_t c = 0; c < table.columns.size(); ++c)
-    append_cell(c, table.columns[c].title, false);
+  for (std::size_t c = 0; c < table.columns.size(); ++c) append_cell(c, table.columns[c].title, false);
   end_line();
-  for (std::size_t c = 0; c < table.columns.size(); ++c)
-    append_cell(c, std::string(widths[c], '-'), false);
+  for (std::size_t c = 0; c < table.columns.size(); ++c) append_cell(c, std::string(widths[c], '-'), false);
   end_line();
   for (const auto& row : table.rows) {
-    for (std::size_t c = 0; c < row.size(); ++c)
-      append_cell(c, display_text(row[c]), row[c].number.has_value());
+    for (std::size_t c = 0; c < row.size(); ++c) append_cell(c, display_text(row[c]), row[c].number.has_value());
     end_line();
   }
   return out;
@@ -85,8 +80,7 @@ std::string render_csv(const Table& table) {
   append_line(fields);
   for (const auto& row : table.rows) {
     fields.clear();
-    for (const Cell& cell : row)
-      fields.push_back(cell.number ? fmt::format("{}", *cell.number) : cell.text);
+    for (const Cell& cell : row) fields.push_back(cell.number ? fmt::format("{}", *cell.number) : cell.text);
     append_line(fields);
   }
   return out;

@@ -3,16 +3,16 @@
 
 #include <sys/wait.h>
 
+#include <torch/types.h>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
-#include <torch/types.h>
 #include <vector>
 
 namespace genbox::testing {

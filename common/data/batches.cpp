@@ -1,7 +1,7 @@
 #include "common/data/batches.hpp"
 
-#include <stdexcept>
 #include <torch/torch.h>
+#include <stdexcept>
 
 namespace genbox {
 
@@ -15,8 +15,8 @@ BatchSampler::BatchSampler(int64_t dataset_size, int64_t batch_size, uint64_t se
 torch::Tensor BatchSampler::permutation(int64_t epoch) {
   if (epoch != cached_epoch_) {
     // Each epoch's order depends only on (seed, epoch), never on what ran before.
-    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(
-        seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+    at::Generator generator =
+        at::make_generator<at::CPUGeneratorImpl>(seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
     cached_permutation_ = at::randperm(dataset_size_, generator, torch::kLong);
     cached_epoch_ = epoch;
   }

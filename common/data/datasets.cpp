@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <torch/torch.h>
+#include <filesystem>
 
-#include "common/data/idx.hpp"
 #include "base/errors.hpp"
+#include "common/data/idx.hpp"
 
 namespace genbox {
 
@@ -17,16 +17,16 @@ std::string find_idx_file(const std::string& root, const std::string& stem) {
     if (std::filesystem::exists(path)) return path.string();
   }
   std::string path = (std::filesystem::path(root) / (stem + ".gz")).string();
-  std::string hint = root == kFashionMnistRoot
-                         ? "Fashion-MNIST comes from the Debian package dataset-fashion-mnist "
-                           "(sudo apt-get install dataset-fashion-mnist, or run scripts/setup)"
-                         : "point data.root at a directory holding IDX files named as MNIST's";
+  std::string hint = root == kFashionMnistRoot ? "Fashion-MNIST comes from the Debian package dataset-fashion-mnist "
+                                                 "(sudo apt-get install dataset-fashion-mnist, or run scripts/setup)"
+                                               : "point data.root at a directory holding IDX files named as MNIST's";
   throw DataError(fmt::format("{} (or without .gz): no such file; {}", path, hint));
 }
 
 torch::Tensor as_tensor(IdxArray array) {
   auto* owned = new std::vector<uint8_t>(std::move(array.data));
-  return torch::from_blob(owned->data(), array.dims, [owned](void*) { delete owned; }, torch::kUInt8);
+  return torch::from_blob(
+      owned->data(), array.dims, [owned](void*) { delete owned; }, torch::kUInt8);
 }
 }  // namespace
 
@@ -37,8 +37,7 @@ ImageDataset load_idx_dataset(const std::string& root, const std::string& split,
   IdxArray images = read_idx(images_path);
   IdxArray labels = read_idx(labels_path);
   if (images.dims.size() != 3)
-    throw DataError(fmt::format("{}: expected 3 dimensions (N x H x W), found {}", images_path,
-                                images.dims.size()));
+    throw DataError(fmt::format("{}: expected 3 dimensions (N x H x W), found {}", images_path, images.dims.size()));
   if (labels.dims.size() != 1 || labels.dims[0] != images.dims[0])
     throw DataError(fmt::format("{}: {} labels for {} images in {}", labels_path,
                                 labels.dims.empty() ? 0 : labels.dims[0], images.dims[0], images_path));

@@ -48,22 +48,22 @@ IdxArray read_idx(const std::string& path) {
   if (read_some(file.file, magic, 4, path) != 4)
     throw DataError(fmt::format("{}: truncated: shorter than the 4-byte IDX magic", path));
   if (magic[0] != 0 || magic[1] != 0 || magic[3] == 0 || magic[3] > 8)
-    throw DataError(fmt::format(
-        "{}: not an IDX file: magic bytes are {:02x} {:02x} {:02x} {:02x}, expected 00 00 <type> "
-        "<1..8 dims>",
-        path, magic[0], magic[1], magic[2], magic[3]));
+    throw DataError(
+        fmt::format("{}: not an IDX file: magic bytes are {:02x} {:02x} {:02x} {:02x}, expected 00 00 <type> "
+                    "<1..8 dims>",
+                    path, magic[0], magic[1], magic[2], magic[3]));
   if (magic[2] != kUnsignedByte)
-    throw DataError(fmt::format("{}: IDX element type 0x{:02x} is not supported (only unsigned "
-                                "bytes, 0x08)",
-                                path, magic[2]));
+    throw DataError(
+        fmt::format("{}: IDX element type 0x{:02x} is not supported (only unsigned "
+                    "bytes, 0x08)",
+                    path, magic[2]));
 
   IdxArray array;
   int64_t elements = 1;
   for (int d = 0; d < magic[3]; ++d) {
     uint8_t size[4];
     if (read_some(file.file, size, 4, path) != 4)
-      throw DataError(fmt::format("{}: truncated: header ends inside dimension {} of {}", path,
-                                  d + 1, magic[3]));
+      throw DataError(fmt::format("{}: truncated: header ends inside dimension {} of {}", path, d + 1, magic[3]));
     int64_t n = (int64_t(size[0]) << 24) | (int64_t(size[1]) << 16) | (int64_t(size[2]) << 8) | size[3];
     array.dims.push_back(n);
     elements *= n;
@@ -74,12 +74,10 @@ IdxArray read_idx(const std::string& path) {
   array.data.resize(static_cast<size_t>(elements));
   size_t got = read_some(file.file, array.data.data(), array.data.size(), path);
   if (got != array.data.size())
-    throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path,
-                                elements, got));
+    throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements, got));
   uint8_t extra;
   if (read_some(file.file, &extra, 1, path) != 0)
-    throw DataError(fmt::format("{}: corrupt: data continues past the {} bytes the header describes",
-                                path, elements));
+    throw DataError(fmt::format("{}: corrupt: data continues past the {} bytes the header describes", path, elements));
   return array;
 }
 

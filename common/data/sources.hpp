@@ -26,7 +26,8 @@ void describe(Schema& schema, DataSource& data);
 struct SourceData {
   bool images = false;
   std::vector<int64_t> shape;  // per example: C, H, W for images, {2} for toy points
-  torch::Tensor train, train_labels, test, test_labels;  // images uint8 [N, C, H, W]; toy float [N, 2]; labels int64 (toy: 0)
+  torch::Tensor train, train_labels, test,
+      test_labels;          // images uint8 [N, C, H, W]; toy float [N, 2]; labels int64 (toy: 0)
   int64_t label_count = 1;  // classes in the labels
   int64_t dim() const;
 };

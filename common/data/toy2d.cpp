@@ -1,8 +1,8 @@
 #include "common/data/toy2d.hpp"
 
+#include <torch/torch.h>
 #include <cmath>
 #include <stdexcept>
-#include <torch/torch.h>
 
 namespace genbox {
 

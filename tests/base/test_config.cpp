@@ -70,8 +70,7 @@ TEST_CASE("an unknown key names file, line, column and the nearest key") {
   TempDir dir;
   std::string path = (dir / "typo.toml").string();
   genbox::testing::write_text(path, "[train]\nsteps = 5\n  setps = 10\n");
-  CHECK(error_of([&] { s.load_file(path); }) ==
-        path + ":3:3: unknown key 'train.setps'; did you mean 'train.steps'?");
+  CHECK(error_of([&] { s.load_file(path); }) == path + ":3:3: unknown key 'train.setps'; did you mean 'train.steps'?");
 }
 
 TEST_CASE("an unknown section is reported through its key") {
@@ -88,8 +87,9 @@ TEST_CASE("a wrong type names the position and what was expected") {
         "x.toml:2:9: 'train.steps' expects an integer in [1, 1000000], got a string (\"many\")");
   CHECK(error_of([&] { s.load_string("[train]\nsteps = 1.5\n", "x.toml"); }) ==
         "x.toml:2:9: 'train.steps' expects an integer in [1, 1000000], got a float (1.5)");
-  CHECK(error_of([&] { s.load_string("[model]\ndims = [1, \"a\"]\n", "x.toml"); })
-            .find("'model.dims' expects an array of integers each in [1, 4096]") != std::string::npos);
+  CHECK(error_of([&] {
+          s.load_string("[model]\ndims = [1, \"a\"]\n", "x.toml");
+        }).find("'model.dims' expects an array of integers each in [1, 4096]") != std::string::npos);
 }
 
 TEST_CASE("an out-of-range value names the range") {
@@ -127,7 +127,8 @@ TEST_CASE("overrides use TOML values, and bare words are strings") {
   s.apply_override("model.flag=true");
   s.apply_override("eval.scales=[0, 1.5, 4]");
   CHECK(e.scales == std::vector<double>{0.0, 1.5, 4.0});
-  CHECK_THROWS_WITH(s.apply_override("eval.scales=[1, 11]"), doctest::Contains("is out of range; expected an array of floats each in [0, 10]"));
+  CHECK_THROWS_WITH(s.apply_override("eval.scales=[1, 11]"),
+                    doctest::Contains("is out of range; expected an array of floats each in [0, 10]"));
   CHECK(e.steps == 7);
   CHECK(e.lr == 3e-4);
   CHECK(e.dims == std::vector<int64_t>{8, 16});

@@ -1,10 +1,10 @@
 #include <doctest/doctest.h>
 
-#include <functional>
 #include <torch/torch.h>
+#include <functional>
 
-#include "common/checkpoint.hpp"
 #include "base/errors.hpp"
+#include "common/checkpoint.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;
@@ -83,8 +83,9 @@ TEST_CASE("a corrupt or missing checkpoint is a DataError naming the file") {
   TempDir dir;
   torch::nn::Linear model(2, 2);
   genbox::testing::write_text(dir / "bad.pt", "garbage");
-  CHECK(data_error_of([&] { load_weights(dir / "bad.pt", *model, false); })
-            .rfind((dir / "bad.pt").string() + ": not a readable checkpoint", 0) == 0);
+  CHECK(data_error_of([&] {
+          load_weights(dir / "bad.pt", *model, false);
+        }).rfind((dir / "bad.pt").string() + ": not a readable checkpoint", 0) == 0);
   CHECK(data_error_of([&] { load_weights(dir / "none.pt", *model, false); }) ==
         (dir / "none.pt").string() + ": no such checkpoint");
 }

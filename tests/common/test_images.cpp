@@ -15,13 +15,13 @@ TEST_CASE("make_grid tiles images row-major with padding between them") {
   torch::Tensor grid = make_grid(images, 2, 1, 1.0);
   CHECK(grid.sizes() == torch::IntArrayRef({1, 7, 7}));
   auto at = [&](int64_t r, int64_t c) { return grid[0][r][c].item<float>(); };
-  CHECK(at(0, 0) == 1.0f);                    // padding
-  CHECK(at(1, 1) == doctest::Approx(0.1f));   // first image, top-left
+  CHECK(at(0, 0) == 1.0f);                   // padding
+  CHECK(at(1, 1) == doctest::Approx(0.1f));  // first image, top-left
   CHECK(at(2, 2) == doctest::Approx(0.1f));
-  CHECK(at(1, 3) == 1.0f);                    // padding between columns
-  CHECK(at(1, 4) == doctest::Approx(0.2f));   // second image
-  CHECK(at(4, 1) == doctest::Approx(0.3f));   // third image starts the second row
-  CHECK(at(4, 4) == 1.0f);                    // empty cell stays padding
+  CHECK(at(1, 3) == 1.0f);                   // padding between columns
+  CHECK(at(1, 4) == doctest::Approx(0.2f));  // second image
+  CHECK(at(4, 1) == doctest::Approx(0.3f));  // third image starts the second row
+  CHECK(at(4, 4) == 1.0f);                   // empty cell stays padding
   CHECK(grid.sum().item<float>() == doctest::Approx(49 - 12 + 4 * (0.1 + 0.2 + 0.3)));
 }
 

@@ -2,9 +2,9 @@
 
 #include <torch/torch.h>
 
-#include "nn/position.hpp"
 #include "diffusion/dit.hpp"
 #include "diffusion/velocity_mlp.hpp"
+#include "nn/position.hpp"
 
 using namespace genbox::diffusion;
 using torch::indexing::Slice;
@@ -80,8 +80,8 @@ TEST_CASE("a fresh DiT predicts zero; once its zero-initialised maps move, t and
   CHECK_FALSE(torch::allclose(dit(x, t.flip(0), labels), moved, 1e-4, 1e-4));
   CHECK_FALSE(torch::allclose(dit(x, t, labels.flip(0)), moved, 1e-4, 1e-4));
   // Examples are independent: the first example alone gives the same answer.
-  CHECK(torch::allclose(dit(x.narrow(0, 0, 1), t.narrow(0, 0, 1), labels.narrow(0, 0, 1)), moved.narrow(0, 0, 1),
-                        1e-5, 1e-5));
+  CHECK(torch::allclose(dit(x.narrow(0, 0, 1), t.narrow(0, 0, 1), labels.narrow(0, 0, 1)), moved.narrow(0, 0, 1), 1e-5,
+                        1e-5));
 }
 
 TEST_CASE("the DiT position embedding is the fixed 2D sin-cos table, not a parameter") {

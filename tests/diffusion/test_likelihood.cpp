@@ -1,16 +1,14 @@
 #include <doctest/doctest.h>
 
-#include <cmath>
 #include <torch/torch.h>
+#include <cmath>
 
 #include "diffusion/likelihood.hpp"
 
 using namespace genbox::diffusion;
 
 namespace {
-torch::Tensor rademacher(std::vector<int64_t> shape) {
-  return torch::randint(0, 2, shape, torch::kFloat64) * 2 - 1;
-}
+torch::Tensor rademacher(std::vector<int64_t> shape) { return torch::randint(0, 2, shape, torch::kFloat64) * 2 - 1; }
 
 // log N(x; mu, cov) per row.
 torch::Tensor gaussian_log_density(const torch::Tensor& x, const torch::Tensor& mu, const torch::Tensor& cov) {

@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <torch/torch.h>
 #include <cmath>
 #include <functional>
-#include <torch/torch.h>
 
 #include "diffusion/rectified_flow.hpp"
 
@@ -84,8 +84,8 @@ TEST_CASE("the timestep shift: closed form, identity at 1, fixes the ends, monot
   torch::Tensor shifted = shift_timesteps(t, 3.0);
   CHECK(shifted[0].item<double>() == 0.0);
   CHECK(shifted[100].item<double>() == doctest::Approx(1.0));
-  CHECK(shifted[50].item<double>() == doctest::Approx(0.75));          // 1.5 / (1 + 2 * 0.5)
-  CHECK(shifted[25].item<double>() == doctest::Approx(0.75 / 1.5));    // 0.75 / (1 + 2 * 0.25)
+  CHECK(shifted[50].item<double>() == doctest::Approx(0.75));        // 1.5 / (1 + 2 * 0.5)
+  CHECK(shifted[25].item<double>() == doctest::Approx(0.75 / 1.5));  // 0.75 / (1 + 2 * 0.25)
   CHECK((shifted.diff() > 0).all().item<bool>());
   CHECK((shifted >= t).all().item<bool>());
   CHECK((shift_timesteps(t, 0.5) <= t).all().item<bool>());

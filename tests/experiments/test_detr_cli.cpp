@@ -29,11 +29,14 @@ torch::Tensor corner_box(const nlohmann::json& bbox) {
 TEST_CASE("detr train, sample and eval on synthetic scenes leave a complete run directory") {
   TempDir out;
   write_tiny_item_set(out.path());
-  const std::string common = " data.root=" + out.path().string() + " data.height=32 data.width=32 data.min_height=24"
-                             " data.train_scenes=24 data.test_scenes=10 eval.batch_size=4" + kTinyModel +
-                             " run.out_dir=" + out.path().string();
-  auto train = run_command(binary("detr") + " train train.steps=6 train.batch_size=4 train.eval_every=3 train.sample_every=3"
-                           " train.log_every=2" + common);
+  const std::string common = " data.root=" + out.path().string() +
+                             " data.height=32 data.width=32 data.min_height=24"
+                             " data.train_scenes=24 data.test_scenes=10 eval.batch_size=4" +
+                             kTinyModel + " run.out_dir=" + out.path().string();
+  auto train = run_command(binary("detr") +
+                           " train train.steps=6 train.batch_size=4 train.eval_every=3 train.sample_every=3"
+                           " train.log_every=2" +
+                           common);
   INFO(train.output);
   REQUIRE(train.exit_code == 0);
   std::filesystem::path run = only_run(out.path(), "detr");
@@ -98,7 +101,8 @@ TEST_CASE("detr train, sample and eval on synthetic scenes leave a complete run 
         scores.push_back(d["score"].get<float>());
       }
     REQUIRE_FALSE(boxes.empty());
-    targets.push_back(detection::make_targets(torch::tensor(labels), torch::stack(boxes), image["height"], image["width"]));
+    targets.push_back(
+        detection::make_targets(torch::tensor(labels), torch::stack(boxes), image["height"], image["width"]));
     detections.push_back({found_boxes.empty() ? torch::zeros({0, 4}) : torch::stack(found_boxes),
                           torch::tensor(scores, torch::kFloat), torch::tensor(found_labels, torch::kLong)});
   }
@@ -121,17 +125,21 @@ TEST_CASE("detr trains on a COCO-format set and reports its own category ids") {
       write_png(root / split / name, image);
     }
     images.push_back({{"id", 100 + i}, {"file_name", name}, {"width", 24 + 4 * (i % 2)}, {"height", 20}});
-    annotations.push_back({{"id", i + 1}, {"image_id", 100 + i}, {"category_id", i % 2 ? 9 : 4},
-                           {"bbox", {3, 2 + i, 10, 8}}, {"iscrowd", 0}});
+    annotations.push_back({{"id", i + 1},
+                           {"image_id", 100 + i},
+                           {"category_id", i % 2 ? 9 : 4},
+                           {"bbox", {3, 2 + i, 10, 8}},
+                           {"iscrowd", 0}});
   }
-  nlohmann::json file = {{"images", images}, {"annotations", annotations},
+  nlohmann::json file = {{"images", images},
+                         {"annotations", annotations},
                          {"categories", {{{"id", 4}, {"name", "four"}}, {{"id", 9}, {"name", "nine"}}}}};
   write_text(root / "annotations/train.json", file.dump());
   write_text(root / "annotations/val.json", file.dump());
   const std::string common = " data.source=coco data.root=" + root.string() +
                              " data.train_annotations=annotations/train.json data.train_images=train"
-                             " data.val_annotations=annotations/val.json data.val_images=val" + kTinyModel +
-                             " run.out_dir=" + out.path().string();
+                             " data.val_annotations=annotations/val.json data.val_images=val" +
+                             kTinyModel + " run.out_dir=" + out.path().string();
   auto train = run_command(binary("detr") + " train train.steps=4 train.batch_size=3 train.eval_every=2" + common);
   INFO(train.output);
   REQUIRE(train.exit_code == 0);

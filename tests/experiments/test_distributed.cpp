@@ -8,12 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/torch.h>
 #include <chrono>
 #include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <torch/torch.h>
 
 #include "tests/support.hpp"
 
@@ -70,11 +70,13 @@ TEST_CASE("2 processes x B/2 end with the weights of 1 process x B, and every ra
   const std::vector<Experiment> experiments = {
       {"nice", " data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1 train.batch_size=64",
        1e-6},
-      {"rf_dit", " data.dataset=idx" + root + " model.width=32 model.depth=1 model.heads=2 model.patch=2 train.batch_size=8",
+      {"rf_dit",
+       " data.dataset=idx" + root + " model.width=32 model.depth=1 model.heads=2 model.patch=2 train.batch_size=8",
        3e-7},
-      {"detr", root + " data.height=32 data.width=32 data.train_scenes=24 data.test_scenes=4 train.batch_size=4"
-                      " model.width=16 model.heads=2 model.ffn=32 model.encoder_layers=1 model.decoder_layers=2"
-                      " model.backbone_channels=[8,16] model.output_stride=4 model.num_queries=6",
+      {"detr",
+       root + " data.height=32 data.width=32 data.train_scenes=24 data.test_scenes=4 train.batch_size=4"
+              " model.width=16 model.heads=2 model.ffn=32 model.encoder_layers=1 model.decoder_layers=2"
+              " model.backbone_channels=[8,16] model.output_stride=4 model.num_queries=6",
        2e-4},
   };
   for (const Experiment& e : experiments) {
@@ -119,7 +121,8 @@ TEST_CASE("two torchrun nodes of one process each meet through c10d rendezvous o
         "--rdzv-id=genbox-test --no-python {} train data.dataset=two_moons data.toy_size=2000 model.hidden=16 "
         "model.hidden_layers=1 train.batch_size=64 device.threads=1 train.steps=10 train.eval_every=0 "
         "train.sample_every=0 run.out_dir={} > {} 2>&1",
-        torchrun(), rank, endpoint, binary("nice"), (out / "runs").string(), (out / fmt::format("node{}.log", rank)).string());
+        torchrun(), rank, endpoint, binary("nice"), (out / "runs").string(),
+        (out / fmt::format("node{}.log", rank)).string());
   };
   auto second = std::async(std::launch::async, [&] { return run_command(node(1)); });
   auto first = run_command(node(0));
@@ -141,10 +144,11 @@ TEST_CASE("a non-finite loss on one rank stops every rank at that step with one 
   }
   TempDir out;
   auto result = run_command("GENBOX_FAULT_NAN_AT_STEP=6 GENBOX_FAULT_RANK=1 " +
-                            launch(2, binary("nice") + " train data.dataset=two_moons data.toy_size=2000 "
-                                       "model.hidden=16 model.hidden_layers=1 train.batch_size=64 device.threads=1 "
-                                       "train.steps=20 train.checkpoint_every=5 train.eval_every=0 run.out_dir=" +
-                                       out.path().string()));
+                            launch(2, binary("nice") +
+                                          " train data.dataset=two_moons data.toy_size=2000 "
+                                          "model.hidden=16 model.hidden_layers=1 train.batch_size=64 device.threads=1 "
+                                          "train.steps=20 train.checkpoint_every=5 train.eval_every=0 run.out_dir=" +
+                                          out.path().string()));
   INFO(result.output);
   CHECK(result.exit_code != 0);
   CHECK(result.output.find("non-finite loss (nan) at step 6 on some rank") != std::string::npos);
@@ -184,15 +188,16 @@ TEST_CASE("SIGTERM to one rank stops every rank after the same step, with one ch
     return;
   }
   TempDir out;
-  std::string line = launch(2, binary("nice") + " train data.dataset=two_moons data.toy_size=2000 model.hidden=16 "
-                                                "model.hidden_layers=1 train.batch_size=64 device.threads=1 "
-                                                "train.steps=100000000 train.eval_every=0 train.checkpoint_every=0 "
-                                                "train.log_every=10 run.out_dir=" + out.path().string()) +
+  std::string line = launch(2, binary("nice") +
+                                   " train data.dataset=two_moons data.toy_size=2000 model.hidden=16 "
+                                   "model.hidden_layers=1 train.batch_size=64 device.threads=1 "
+                                   "train.steps=100000000 train.eval_every=0 train.checkpoint_every=0 "
+                                   "train.log_every=10 run.out_dir=" +
+                                   out.path().string()) +
                      " > " + (out / "stdout").string() + " 2>&1";
   pid_t launcher = fork();
   if (launcher == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec env " + line).c_str(),
-          static_cast<char*>(nullptr));
+    execl("/bin/sh", "sh", "-c", ("exec env " + line).c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   std::filesystem::path run;
@@ -200,7 +205,8 @@ TEST_CASE("SIGTERM to one rank stops every rank after the same step, with one ch
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!std::filesystem::exists(out / "nice")) continue;
     for (const auto& d : std::filesystem::directory_iterator(out / "nice"))
-      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2) run = d.path();
+      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2)
+        run = d.path();
   }
   REQUIRE_FALSE(run.empty());
   pid_t rank1 = worker_with_rank(launcher, 1);
@@ -221,15 +227,17 @@ TEST_CASE("a rank that dies makes the others exit 5 with a message naming it") {
   TempDir out;
   const int port = free_port();
   auto rank_command = [&](int rank) {
-    return fmt::format("RANK={} WORLD_SIZE=2 LOCAL_RANK={} MASTER_ADDR=127.0.0.1 MASTER_PORT={} {} train "
-                       "data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1 "
-                       "train.batch_size=64 device.threads=1 train.steps=100000000 train.eval_every=0 "
-                       "train.checkpoint_every=0 train.log_every=10 distributed.timeout_s=60 run.out_dir={}",
-                       rank, rank, port, binary("nice"), out.path().string());
+    return fmt::format(
+        "RANK={} WORLD_SIZE=2 LOCAL_RANK={} MASTER_ADDR=127.0.0.1 MASTER_PORT={} {} train "
+        "data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1 "
+        "train.batch_size=64 device.threads=1 train.steps=100000000 train.eval_every=0 "
+        "train.checkpoint_every=0 train.log_every=10 distributed.timeout_s=60 run.out_dir={}",
+        rank, rank, port, binary("nice"), out.path().string());
   };
   pid_t doomed = fork();
   if (doomed == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec env " + rank_command(1) + " > /dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+    execl("/bin/sh", "sh", "-c", ("exec env " + rank_command(1) + " > /dev/null 2>&1").c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   auto survivor = std::async(std::launch::async, [&] { return run_command(rank_command(0)); });
@@ -239,7 +247,8 @@ TEST_CASE("a rank that dies makes the others exit 5 with a message naming it") {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!std::filesystem::exists(out / "nice")) continue;
     for (const auto& d : std::filesystem::directory_iterator(out / "nice"))
-      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2) run = d.path();
+      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2)
+        run = d.path();
   }
   REQUIRE_FALSE(run.empty());
   kill(doomed, SIGKILL);

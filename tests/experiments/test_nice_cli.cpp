@@ -18,8 +18,8 @@ nlohmann::json meta_of(const std::filesystem::path& run) { return nlohmann::json
 
 TEST_CASE("nice train on toy data leaves a complete run directory") {
   TempDir out;
-  auto result = run_command(binary("nice") + " train" + kToy + " train.steps=30 train.eval_every=10 run.name=e2e run.out_dir=" +
-                            out.path().string());
+  auto result = run_command(binary("nice") + " train" + kToy +
+                            " train.steps=30 train.eval_every=10 run.name=e2e run.out_dir=" + out.path().string());
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
   std::filesystem::path run = only_run(out.path(), "nice");
@@ -55,9 +55,11 @@ TEST_CASE("an invalid config exits 2, explains itself and creates nothing") {
   CHECK(typo.exit_code == 2);
   CHECK(typo.output.find("unknown key 'train.setps'; did you mean 'train.steps'?") != std::string::npos);
   write_text(out / "bad.toml", "[model]\nhidden = -4\n");
-  auto range = run_command(binary("nice") + " train -c " + (out / "bad.toml").string() + " run.out_dir=" + out.path().string());
+  auto range =
+      run_command(binary("nice") + " train -c " + (out / "bad.toml").string() + " run.out_dir=" + out.path().string());
   CHECK(range.exit_code == 2);
-  CHECK(range.output.find((out / "bad.toml").string() + ":2:10: 'model.hidden' = -4 is out of range") != std::string::npos);
+  CHECK(range.output.find((out / "bad.toml").string() + ":2:10: 'model.hidden' = -4 is out of range") !=
+        std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out / "nice"));
   CHECK(run_command(binary("nice") + " fly").exit_code == 2);
 }

@@ -39,9 +39,11 @@ void write_tiny_image_set(const std::filesystem::path& root) {
 
 TEST_CASE("rf_dit train, sample and eval on toy data leave a complete run directory") {
   TempDir out;
-  const std::string common = " data.dataset=eight_gaussians data.toy_size=2000 model.toy_hidden=32 model.toy_layers=2"
-                             " device.threads=1 eval.fd_samples=200 eval.likelihood_images=50 eval.likelihood_steps=8"
-                             " run.out_dir=" + out.path().string();
+  const std::string common =
+      " data.dataset=eight_gaussians data.toy_size=2000 model.toy_hidden=32 model.toy_layers=2"
+      " device.threads=1 eval.fd_samples=200 eval.likelihood_images=50 eval.likelihood_steps=8"
+      " run.out_dir=" +
+      out.path().string();
   auto result = run_command(binary("rf_dit") + " train train.steps=40 train.eval_every=20 train.log_every=10" + common);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
@@ -70,9 +72,11 @@ TEST_CASE("rf_dit on a tiny image set: classifier, class-conditional training, F
   write_tiny_image_set(out.path());
   const std::string common = " data.dataset=idx data.root=" + out.path().string() +
                              " model.width=32 model.depth=1 model.heads=2 model.patch=2 device.threads=1"
-                             " eval.classifier=" + (out / "classifier.pt").string() +
+                             " eval.classifier=" +
+                             (out / "classifier.pt").string() +
                              " eval.fd_samples=20 eval.steps=[2] eval.guidance=[1.0,3.0] eval.likelihood_images=4"
-                             " eval.likelihood_steps=4 run.out_dir=" + out.path().string();
+                             " eval.likelihood_steps=4 run.out_dir=" +
+                             out.path().string();
   auto classifier = run_command(binary("rf_dit") + " classifier classifier.epochs=3 classifier.batch_size=8" + common);
   INFO(classifier.output);
   REQUIRE(classifier.exit_code == 0);
@@ -98,9 +102,10 @@ TEST_CASE("rf_dit on a tiny image set: classifier, class-conditional training, F
 TEST_CASE("rf_dit without its classifier says how to make one") {
   TempDir out;
   write_tiny_image_set(out.path());
-  const std::string common = " data.dataset=idx data.root=" + out.path().string() +
-                             " model.width=32 model.depth=1 model.heads=2 device.threads=1 eval.classifier=" +
-                             (out / "absent.pt").string() + " run.out_dir=" + out.path().string();
+  const std::string common =
+      " data.dataset=idx data.root=" + out.path().string() +
+      " model.width=32 model.depth=1 model.heads=2 device.threads=1 eval.classifier=" + (out / "absent.pt").string() +
+      " run.out_dir=" + out.path().string();
   REQUIRE(run_command(binary("rf_dit") + " train train.steps=2 train.batch_size=8" + common).exit_code == 0);
   auto eval = run_command(binary("rf_dit") + " eval " + only_run(out.path()).string());
   CHECK(eval.exit_code == 3);

@@ -6,11 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/torch.h>
 #include <chrono>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <torch/torch.h>
 
 #include "tests/support.hpp"
 
@@ -112,7 +112,8 @@ TEST_CASE("every experiment: SIGTERM finishes the step, saves a checkpoint, mark
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!std::filesystem::exists(out / e.name)) continue;
       for (const auto& d : std::filesystem::directory_iterator(out / e.name))
-        if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 3) run = d.path();
+        if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 3)
+          run = d.path();
     }
     REQUIRE_FALSE(run.empty());
     kill(child, SIGTERM);
@@ -140,7 +141,8 @@ TEST_CASE("every experiment: a non-finite loss stops the run with exit 4 and kee
     std::filesystem::path run = only_run(out.path(), e.name);
     CHECK(meta_of(run)["status"] == "failed");
     CHECK(meta_of(run)["step"] == 7);
-    CHECK(result.output.find("The last good checkpoint is " + (run / "checkpoints/last.pt").string()) != std::string::npos);
+    CHECK(result.output.find("The last good checkpoint is " + (run / "checkpoints/last.pt").string()) !=
+          std::string::npos);
     CHECK(checkpoint_step(run / "checkpoints/last.pt") == 5);
   }
 }

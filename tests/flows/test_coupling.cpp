@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include <functional>
 #include <torch/torch.h>
+#include <functional>
 
 #include "flows/coupling.hpp"
 #include "flows/nice.hpp"
@@ -71,5 +71,6 @@ TEST_CASE("the logdet of each layer matches the autograd Jacobian") {
         [&](const torch::Tensor& t) { return coupling->inverse(t); });
   check([&](const torch::Tensor& t) { return scaling->forward(t); },
         [&](const torch::Tensor& t) { return scaling->inverse(t); });
-  check([&](const torch::Tensor& t) { return nice->forward(t); }, [&](const torch::Tensor& t) { return nice->inverse(t); });
+  check([&](const torch::Tensor& t) { return nice->forward(t); },
+        [&](const torch::Tensor& t) { return nice->inverse(t); });
 }

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include <cmath>
 #include <torch/torch.h>
+#include <cmath>
 
 #include "nn/rms_norm.hpp"
 

@@ -51,8 +51,8 @@ started = 2024-01-01T12:00:00Z
 }
 
 TEST_CASE("a TOML error names the source, line and column") {
-  CHECK_THROWS_WITH_AS(flatten_toml("[a]\nx = 1\ny = \n", "run/config.toml"),
-                       doctest::Contains("run/config.toml:3:"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(flatten_toml("[a]\nx = 1\ny = \n", "run/config.toml"), doctest::Contains("run/config.toml:3:"),
+                       std::runtime_error);
 }
 
 TEST_CASE("differing keys: changed values, nested keys, arrays and keys some runs lack") {
@@ -68,8 +68,7 @@ TEST_CASE("differing keys: changed values, nested keys, arrays and keys some run
   FlatConfig extended = base;
   extended["sample.steps"] = "50";
 
-  CHECK(differing_keys({&base, &other}) ==
-        std::vector<std::string>{"model.dims", "model.enc.heads", "run.name"});
+  CHECK(differing_keys({&base, &other}) == std::vector<std::string>{"model.dims", "model.enc.heads", "run.name"});
   CHECK(differing_keys({&base, &extended}) == std::vector<std::string>{"sample.steps"});
   CHECK(differing_keys({&base, &other, &extended}) ==
         std::vector<std::string>{"model.dims", "model.enc.heads", "run.name", "sample.steps"});

@@ -13,8 +13,7 @@ namespace {
 
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
   return n;
 }
 
@@ -43,8 +42,8 @@ std::string tag_problem(const std::string& html) {
 }
 
 void check_self_contained(const std::string& html) {
-  for (const char* external : {"http://", "https://", "src=\"/", "src=\"file", "href=", "url(",
-                               "@import", "<script", "<link"})
+  for (const char* external :
+       {"http://", "https://", "src=\"/", "src=\"file", "href=", "url(", "@import", "<script", "<link"})
     CHECK_MESSAGE(html.find(external) == std::string::npos, external);
   // Every image is inline.
   CHECK(count(html, "<img ") == count(html, "src=\"data:image/png;base64,"));
@@ -64,26 +63,21 @@ TEST_CASE("base64 of the RFC 4648 test vectors") {
 }
 
 TEST_CASE("shared metrics: a run without a split does not hide the others' curves") {
-  std::vector<Run> nice =
-      fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed,
-                      fixtures::kFailed, fixtures::kNoMetrics});
-  CHECK(shared_metrics(nice) == std::vector<SharedMetric>{{"eval", "bpd"},
-                                                          {"eval", "nats"},
-                                                          {"train", "grad_norm"},
-                                                          {"train", "loss"},
-                                                          {"train", "lr"}});
+  std::vector<Run> nice = fixtures::load(
+      {fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed, fixtures::kFailed, fixtures::kNoMetrics});
+  CHECK(shared_metrics(nice) ==
+        std::vector<SharedMetric>{
+            {"eval", "bpd"}, {"eval", "nats"}, {"train", "grad_norm"}, {"train", "loss"}, {"train", "lr"}});
   std::vector<Run> mixed = fixtures::load({fixtures::kFinished, fixtures::kOtherExperiment});
-  CHECK(shared_metrics(mixed) ==
-        std::vector<SharedMetric>{{"train", "grad_norm"}, {"train", "loss"}, {"train", "lr"}});
+  CHECK(shared_metrics(mixed) == std::vector<SharedMetric>{{"train", "grad_norm"}, {"train", "loss"}, {"train", "lr"}});
   CHECK(shared_metrics(fixtures::load({fixtures::kNoMetrics})).empty());
 }
 
 TEST_CASE(
     "the report over every fixture run is well formed, self-contained, one plot per shared "
     "metric") {
-  std::vector<Run> runs =
-      fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed,
-                      fixtures::kFailed, fixtures::kNoMetrics, fixtures::kOtherExperiment});
+  std::vector<Run> runs = fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed,
+                                          fixtures::kFailed, fixtures::kNoMetrics, fixtures::kOtherExperiment});
   std::string html = html_report(runs, {});
 
   CHECK(html.rfind("<!DOCTYPE html>\n<html lang=\"en\">", 0) == 0);
@@ -116,8 +110,7 @@ TEST_CASE(
 }
 
 TEST_CASE("report options: wall time axis, smoothing, samples at a step") {
-  std::vector<Run> runs =
-      fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed});
+  std::vector<Run> runs = fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed});
   ReportOptions options;
   options.x_axis = XAxis::time;
   options.smoothing = 0.6;

@@ -13,8 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<double>& column(const Metrics& metrics, const std::string& split,
-                                  const std::string& metric) {
+const std::vector<double>& column(const Metrics& metrics, const std::string& split, const std::string& metric) {
   return metrics.splits.at(split).values.at(metric);
 }
 
@@ -48,8 +47,7 @@ TEST_CASE("metrics lines are split by split and ordered by step") {
 }
 
 TEST_CASE("a torn last line is ignored without counting as malformed") {
-  Metrics m =
-      parse_metrics("{\"step\":1,\"split\":\"train\",\"loss\":3}\n{\"step\":2,\"split\":\"tr");
+  Metrics m = parse_metrics("{\"step\":1,\"split\":\"train\",\"loss\":3}\n{\"step\":2,\"split\":\"tr");
   CHECK(m.splits.at("train").step == std::vector<std::int64_t>{1});
   CHECK(m.malformed_lines == 0);
 
@@ -104,8 +102,7 @@ TEST_CASE("a whole line glued to a torn fragment by a resume is recovered") {
 }
 
 TEST_CASE("null metrics are missing values") {
-  Metrics m =
-      parse_metrics("{\"step\":1,\"loss\":null,\"lr\":0.1}\n{\"step\":2,\"loss\":2,\"lr\":0.1}\n");
+  Metrics m = parse_metrics("{\"step\":1,\"loss\":null,\"lr\":0.1}\n{\"step\":2,\"loss\":2,\"lr\":0.1}\n");
   const std::vector<double>& loss = column(m, "train", "loss");
   REQUIRE(loss.size() == 2);
   CHECK(std::isnan(loss[0]));
@@ -194,18 +191,15 @@ TEST_CASE("a path that is not a run directory is refused by name") {
   CHECK(message_of(missing) == missing.string() + ": no such directory");
   // An experiment directory is the likely mistake: the message says what to pass instead.
   fs::path experiment = fixtures::path("nice");
-  CHECK(message_of(experiment) ==
-        experiment.string() + ": not a run directory (no meta.json); it holds 5 runs, pass " +
-            experiment.string() + "/* to compare them");
-  CHECK(message_of(fixtures::path(fixtures::kFinished) / "meta.json").find("not a directory") !=
-        std::string::npos);
+  CHECK(message_of(experiment) == experiment.string() + ": not a run directory (no meta.json); it holds 5 runs, pass " +
+                                      experiment.string() + "/* to compare them");
+  CHECK(message_of(fixtures::path(fixtures::kFinished) / "meta.json").find("not a directory") != std::string::npos);
 }
 
 TEST_CASE("a corrupt meta.json refuses the run, a corrupt config.toml is only a warning") {
   TempDir dir;
   dir.write("meta.json", "{\"experiment\": \"nice\", ");
-  CHECK_THROWS_WITH_AS(load_run(dir.path), doctest::Contains("meta.json: not valid JSON"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(load_run(dir.path), doctest::Contains("meta.json: not valid JSON"), std::runtime_error);
 
   dir.write("meta.json", "{\"status\": \"running\"}");
   dir.write("config.toml", "[train]\nsteps = = 3\n");

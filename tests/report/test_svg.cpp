@@ -7,8 +7,7 @@ using namespace genbox::report;
 namespace {
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
-  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
   return n;
 }
 }  // namespace
@@ -28,14 +27,11 @@ TEST_CASE("log ticks are powers of ten, thinned when there are many") {
 }
 
 TEST_CASE("tick labels are short") {
-  CHECK(tick_labels({0, 0.2, 0.4, 0.6000000000000001}, false) ==
-        std::vector<std::string>{"0", "0.2", "0.4", "0.6"});
-  CHECK(tick_labels({0, 5000, 10000, 15000}, false) ==
-        std::vector<std::string>{"0", "5k", "10k", "15k"});
+  CHECK(tick_labels({0, 0.2, 0.4, 0.6000000000000001}, false) == std::vector<std::string>{"0", "0.2", "0.4", "0.6"});
+  CHECK(tick_labels({0, 5000, 10000, 15000}, false) == std::vector<std::string>{"0", "5k", "10k", "15k"});
   CHECK(tick_labels({0, 1e6, 2.5e6}, false) == std::vector<std::string>{"0", "1M", "2.5M"});
   CHECK(tick_labels({0, 2e-4, 4e-4}, false) == std::vector<std::string>{"0", "2e-4", "4e-4"});
-  CHECK(tick_labels({1e-5, 0.01, 1, 1000, 1e5}, true) ==
-        std::vector<std::string>{"1e-5", "0.01", "1", "1000", "100k"});
+  CHECK(tick_labels({1e-5, 0.01, 1, 1000, 1e5}, true) == std::vector<std::string>{"1e-5", "0.01", "1", "1000", "100k"});
 }
 
 TEST_CASE("log scale only for positive values spanning more than two decades") {
@@ -54,8 +50,7 @@ TEST_CASE("log scale only for positive values spanning more than two decades") {
 }
 
 TEST_CASE("markup escaping") {
-  CHECK(escape_markup(R"(<a href="x">'&'</a>)") ==
-        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  CHECK(escape_markup(R"(<a href="x">'&'</a>)") == "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
 }
 
 TEST_CASE("a line plot is one svg element with a path per curve and escaped labels") {

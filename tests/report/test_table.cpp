@@ -40,19 +40,17 @@ TEST_CASE("numbers read short") {
 }
 
 TEST_CASE("which metrics are better higher") {
-  for (const char* name : {"acc", "accuracy", "top1_acc", "acc5", "AP", "AP50", "mAP", "map_50",
-                           "eval/ap_small", "AR100", "ar", "loglik_nats", "test_loglik"})
+  for (const char* name : {"acc", "accuracy", "top1_acc", "acc5", "AP", "AP50", "mAP", "map_50", "eval/ap_small",
+                           "AR100", "ar", "loglik_nats", "test_loglik"})
     CHECK_MESSAGE(higher_is_better(name), name);
-  for (const char* name : {"loss", "bpd", "nats", "fd", "grad_norm", "lr", "apple", "cardinality",
-                           "recall_error_rate"})
+  for (const char* name : {"loss", "bpd", "nats", "fd", "grad_norm", "lr", "apple", "cardinality", "recall_error_rate"})
     CHECK_FALSE_MESSAGE(higher_is_better(name), name);
 }
 
 TEST_CASE("text table: padded columns, numbers right-aligned, missing cells as '-'") {
   Table table;
   table.columns = {{"run", "run"}, {"loss best", "loss_best"}, {"wall time", "wall_time_s"}};
-  table.rows = {{Cell::of("a"), Cell::of(1.5), Cell{"12m34s", 754.2}},
-                {Cell::of("long-name"), Cell{}, Cell::of(0.25)}};
+  table.rows = {{Cell::of("a"), Cell::of(1.5), Cell{"12m34s", 754.2}}, {Cell::of("long-name"), Cell{}, Cell::of(0.25)}};
   CHECK(render_text(table) ==
         "run        loss best  wall time\n"
         "---------  ---------  ---------\n"
@@ -72,8 +70,7 @@ TEST_CASE("CSV: quoted where needed, numbers at full precision, missing cells em
 }
 
 TEST_CASE("summary of three nice runs: finished, in progress and resumed, as CSV") {
-  std::vector<Run> runs =
-      fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed});
+  std::vector<Run> runs = fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed});
   CHECK(render_csv(summary_of(runs)) ==
         "run,experiment,status,step,wall_time_s,bpd_best,bpd_last,nats_best,nats_last,"
         "model.hidden,optim.lr,run.name,run.seed\n"
@@ -86,8 +83,8 @@ TEST_CASE("summary of three nice runs: finished, in progress and resumed, as CSV
 }
 
 TEST_CASE("summary as text, sorted by a metric, with a failed run and a run without metrics") {
-  std::vector<Run> runs = fixtures::load(
-      {fixtures::kFinished, fixtures::kFailed, fixtures::kNoMetrics, fixtures::kResumed});
+  std::vector<Run> runs =
+      fixtures::load({fixtures::kFinished, fixtures::kFailed, fixtures::kNoMetrics, fixtures::kResumed});
   sort_by_metric(runs, "bpd");
   CHECK(render_text(summary_of(runs)) ==
         "run                       experiment  status    step  wall time  bpd best  bpd last  "

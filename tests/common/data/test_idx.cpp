@@ -4,9 +4,9 @@
 
 #include <torch/torch.h>
 
+#include "base/errors.hpp"
 #include "common/data/datasets.hpp"
 #include "common/data/idx.hpp"
-#include "base/errors.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;
@@ -78,8 +78,7 @@ TEST_CASE("bad magic, unsupported types and trailing data are rejected") {
   std::string path = (dir / "bad.idx").string();
   std::string bytes = bytes_of(small_array());
   write_text(path, "\x89PNG" + bytes.substr(4));
-  CHECK(error_of(path) ==
-        path + ": not an IDX file: magic bytes are 89 50 4e 47, expected 00 00 <type> <1..8 dims>");
+  CHECK(error_of(path) == path + ": not an IDX file: magic bytes are 89 50 4e 47, expected 00 00 <type> <1..8 dims>");
   std::string floats = bytes;
   floats[2] = 0x0d;
   write_text(path, floats);
