@@ -95,6 +95,7 @@ void resolve_config(Schema& schema, const CommandLine& cli) {
     schema.load_file(cli.config_file);
   }
   for (const std::string& o : cli.overrides) schema.apply_override(o);
+  schema.validate();
 }
 
 }  // namespace genbox

@@ -402,4 +402,10 @@ std::string Schema::to_markdown() const {
   return out;
 }
 
+void Schema::add_check(std::function<void()> check) { checks_.push_back(std::move(check)); }
+
+void Schema::validate() const {
+  for (const auto& check : checks_) check();
+}
+
 }  // namespace genbox

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,6 +42,12 @@ class Schema {
   // A Markdown table of key, type, default, range and doc.
   std::string to_markdown() const;
 
+  // A rule between keys that per-key ranges cannot say (min <= max, a width the heads divide):
+  // `check` throws ConfigError naming the keys. validate() runs every rule once the config is
+  // resolved (defaults, file, overrides), before anything is created.
+  void add_check(std::function<void()> check);
+  void validate() const;
+
   std::vector<std::string> keys() const;
   // The registered key closest to `key` by edit distance over the dotted path.
   std::string nearest_key(const std::string& key) const;
@@ -63,6 +70,7 @@ class Schema {
   static std::string describe_type(const Field& field);
 
   std::vector<Field> fields_;
+  std::vector<std::function<void()>> checks_;
 };
 
 // Levenshtein distance, used to suggest the nearest valid key or choice.

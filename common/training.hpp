@@ -4,7 +4,7 @@
 // direction, save, hold EMA weights while evaluating, stop on a signal, finish. The loop itself
 // stays in each program:
 //
-//   TrainingRun t(spec, world, model, *optimizer, ema.get(), sampler);
+//   TrainingRun t(run_spec("nice", schema, cli, config, device, meta), world, model, *optimizer, ema.get(), sampler);
 //   while (t.running()) {
 //     ...global batch from t.sampler, world.shard it...
 //     t.begin_step();
@@ -61,6 +61,13 @@ struct RunSpec {
   c10::Device device = c10::Device(c10::kCPU);
   nlohmann::json meta = nlohmann::json::object();  // experiment facts for meta.json
 };
+
+// The spec of a program's config: any struct with run, train, optim and distributed sections.
+template <typename Config>
+RunSpec run_spec(std::string experiment, const Schema& schema, const CommandLine& cli, const Config& c,
+                 c10::Device device, nlohmann::json meta) {
+  return RunSpec{std::move(experiment), &schema, &cli, c.run, c.train, c.optim, c.distributed, device, std::move(meta)};
+}
 
 class TrainingRun {
  public:

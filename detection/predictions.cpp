@@ -8,6 +8,13 @@
 
 namespace genbox::detection {
 
+bool DetrOutput::finite() const {
+  torch::Tensor all = torch::ones({}, torch::kBool);
+  for (size_t i = 0; i < logits.size(); ++i)
+    all = all.to(logits[i].device()) & torch::isfinite(logits[i]).all() & torch::isfinite(boxes[i]).all();
+  return all.item<bool>();
+}
+
 std::vector<Detections> decode_detections(const torch::Tensor& logits, const torch::Tensor& boxes,
                                           const torch::Tensor& sizes, bool focal, int64_t max_detections) {
   torch::NoGradGuard no_grad;

@@ -16,6 +16,8 @@ struct DetrOutput {
 
   int64_t layers() const { return static_cast<int64_t>(logits.size()); }
   const torch::Tensor& final_logits() const { return logits.back(); }
+  // Whether every layer's logits and boxes are finite (one host sync).
+  bool finite() const;
   const torch::Tensor& final_boxes() const { return boxes.back(); }
 };
 

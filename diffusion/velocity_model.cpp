@@ -13,6 +13,17 @@
 
 namespace genbox::diffusion {
 
+FlowDraw draw_flow_inputs(const torch::Tensor& x0, const torch::Tensor& labels, int64_t null_class,
+                          double label_dropout, const TimestepSampling& sampling, at::Generator generator) {
+  const int64_t n = x0.size(0);
+  FlowDraw d;
+  torch::Tensor dropped = (at::rand({n}, generator) < label_dropout).to(labels.device());
+  d.labels = torch::where(dropped, torch::full_like(labels, null_class), labels);
+  d.t = sample_timesteps(sampling, n, generator).to(x0.device());
+  d.noise = at::randn(x0.sizes(), generator).to(x0.device());
+  return d;
+}
+
 torch::Tensor rectified_flow_loss(VelocityModel& model, const torch::Tensor& x0, const torch::Tensor& noise,
                                   const torch::Tensor& t, const torch::Tensor& labels, const std::string& precision) {
   torch::Tensor v;

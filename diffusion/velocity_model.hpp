@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "diffusion/rectified_flow.hpp"
+
 namespace genbox::diffusion {
 
 struct VelocityModel {
@@ -25,6 +27,15 @@ struct VelocityModel {
     return any.forward<torch::Tensor>(x, t, labels);
   }
 };
+
+// What a rectified-flow training step draws besides the data: labels (each dropped to the null
+// class with probability label_dropout, which trains the unconditional velocity that guidance
+// needs), timesteps from the training density and noise like x0, all from `generator` (CPU).
+struct FlowDraw {
+  torch::Tensor labels, t, noise;
+};
+FlowDraw draw_flow_inputs(const torch::Tensor& x0, const torch::Tensor& labels, int64_t null_class,
+                          double label_dropout, const TimestepSampling& sampling, at::Generator generator);
 
 // Mean squared error between v(z_t, t, labels) and eps - x0, the forward pass under the
 // precision ("fp32" or "bf16", see AutocastGuard) and the loss in fp32. A scalar.

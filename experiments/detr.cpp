@@ -45,13 +45,6 @@ Data load_data(const DetrConfig& c, bool need_train) {
   Data data;
   if (c.data.source == "scenes") {
     const SceneOptions& o = c.data.scenes;
-    if (o.min_objects > o.max_objects)
-      throw ConfigError(
-          fmt::format("data.min_objects = {} exceeds data.max_objects = {}", o.min_objects, o.max_objects));
-    if (o.min_scale > o.max_scale)
-      throw ConfigError(fmt::format("data.min_scale = {} exceeds data.max_scale = {}", o.min_scale, o.max_scale));
-    if (o.min_height > o.height || o.min_width > o.width)
-      throw ConfigError("data.min_height and data.min_width must not exceed data.height and data.width");
     ImageDataset test = load_idx_dataset(c.data.root, "test");
     data.test = make_scenes(test.images, test.labels, c.data.test_scenes, o, static_cast<uint64_t>(c.data.test_seed));
     if (need_train) {
@@ -91,10 +84,6 @@ Detr build_model(const DetrConfig& c, const Data& data, torch::Device device) {
   o.image_channels = data.channels;
   // Focal loss starts every class probability at 0.01, or the many negatives swamp the first steps.
   o.class_prior = c.loss.focal ? 0.01 : 0.0;
-  if (o.width % o.heads != 0)
-    throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
-  if ((o.output_stride & (o.output_stride - 1)) != 0)
-    throw ConfigError(fmt::format("model.output_stride = {} must be a power of two", o.output_stride));
   Detr model(o);
   model->to(device);
   return model;
@@ -164,12 +153,18 @@ Evaluation evaluate(Detr& model, const Data& data, const DetrConfig& c, torch::D
 // ----------------------------------------------------------------------------------------------
 
 // The set loss of this rank's slice of a global batch: its normalisers (box count, weight total)
-// are the whole batch's divided by the world size, so the loss is this rank's share of it.
+// are the whole batch's divided by the world size, so the loss is this rank's share of it. The
+// ranks first agree that all predictions are finite: the matcher stops on non-finite ones, and
+// a rank stopping there alone would leave the others waiting in the loss's collectives.
 SetLosses step_losses(Detr& model, const SetCriterion& criterion, const DetectionBatch& batch, const DetrConfig& c,
                       World& world) {
   DetrOutput output = forward_in_precision(model, batch.images, batch.padding_mask, c.device.precision);
   SetCriterion::Share share;
-  if (world.distributed()) share = [&](double local) { return world.sum({local})[0] / double(world.size()); };
+  if (world.distributed()) {
+    if (world.sum({output.finite() ? 0.0 : 1.0})[0] > 0)
+      throw std::invalid_argument("non-finite predictions on some rank");
+    share = [&](double local) { return world.sum({local})[0] / double(world.size()); };
+  }
   return criterion(loss_outputs(output, c.loss.aux), batch.targets, share);
 }
 
@@ -187,17 +182,13 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
   BatchSampler sampler(data.train.size(), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   const SetCriterion criterion = make_criterion(c, data.num_classes, c.model.query_groups);
 
-  RunSpec spec{"detr",        &schema, &cli,
-               c.run,         c.train, c.optim,
-               c.distributed, device,  {{"precision", c.device.precision}, {"num_classes", data.num_classes}}};
-  TrainingRun t(spec, world, *model, *optimizer, ema.get(), sampler);
+  nlohmann::json meta = {{"precision", c.device.precision}, {"num_classes", data.num_classes}};
+  TrainingRun t(run_spec("detr", schema, cli, c, device, meta), world, *model, *optimizer, ema.get(), sampler);
   int64_t train_objects = 0;
   for (const auto& target : data.train.targets) train_objects += target.size();
-  t.log(
-      fmt::format("data {}: {} train images ({} objects), {} test images, {} classes | model: {} parameters, {} "
-                  "queries x {} groups | {}",
-                  c.data.source, data.train.size(), train_objects, data.test.size(), data.num_classes,
-                  parameter_count(*model), c.model.num_queries, c.model.query_groups, c.device.precision));
+  t.log(fmt::format("data {}: {} train images ({} objects), {} test, {} classes | {} parameters | {}", c.data.source,
+                    data.train.size(), train_objects, data.test.size(), data.num_classes, parameter_count(*model),
+                    c.device.precision));
   // Evaluation also draws the picture sheet, so it runs at eval and at sample steps.
   auto evaluate_and_draw = [&](bool draw) {
     Evaluation e;

@@ -3,6 +3,8 @@
 // library option structs the sections bind, or here for the program's own keys.
 #pragma once
 
+#include <fmt/format.h>
+
 #include "base/config.hpp"
 #include "base/settings.hpp"
 #include "common/data/datasets.hpp"
@@ -126,6 +128,21 @@ inline Schema describe(DetrConfig& c) {
   s.add_choice("sample.checkpoint", c.sample.checkpoint, {"best", "last"}, "checkpoint read by sample and eval");
   s.add("eval.batch_size", c.eval.batch_size, 1, 100000, "images per forward pass in evaluation");
   s.add("eval.max_detections", c.eval.max_detections, 1, 100000, "detections kept per image (COCO counts 100)");
+  s.add_check([&c] {
+    const detection::SceneOptions& o = c.data.scenes;
+    if (o.min_objects > o.max_objects)
+      throw ConfigError(
+          fmt::format("data.min_objects = {} exceeds data.max_objects = {}", o.min_objects, o.max_objects));
+    if (o.min_scale > o.max_scale)
+      throw ConfigError(fmt::format("data.min_scale = {} exceeds data.max_scale = {}", o.min_scale, o.max_scale));
+    if (o.min_height > o.height || o.min_width > o.width)
+      throw ConfigError("data.min_height and data.min_width must not exceed data.height and data.width");
+    if (c.model.width % c.model.heads != 0)
+      throw ConfigError(
+          fmt::format("model.width = {} must be divisible by model.heads = {}", c.model.width, c.model.heads));
+    if ((c.model.output_stride & (c.model.output_stride - 1)) != 0)
+      throw ConfigError(fmt::format("model.output_stride = {} must be a power of two", c.model.output_stride));
+  });
   return s;
 }
 

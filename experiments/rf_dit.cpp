@@ -64,8 +64,6 @@ DitOptions dit_options(const RfConfig& c, const Data& data) {
   if (data.shape[1] != data.shape[2] || data.shape[1] % o.patch != 0)
     throw ConfigError(
         fmt::format("model.patch = {} must divide the {}x{} images", o.patch, data.shape[1], data.shape[2]));
-  if (o.width % o.heads != 0)
-    throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
   return o;
 }
 
@@ -82,24 +80,19 @@ VelocityModel build_model(const RfConfig& c, const Data& data, torch::Device dev
   return model;
 }
 
-// A training batch: images, labels (some dropped to the null class), timesteps and noise, all
-// drawn for the global batch so that every rank sees the same numbers whatever the world size.
+// A training batch: images, labels, timesteps and noise, all drawn for the global batch so that
+// every rank sees the same numbers whatever the world size.
 struct Batch {
-  torch::Tensor x0, labels, t, noise;
+  torch::Tensor x0;
+  FlowDraw draw;
 };
 
 Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows, int64_t null_class,
                  at::Generator cpu) {
-  Batch b;
-  b.x0 = to_model_space(data, data.train.index_select(0, rows), cpu);
-  const int64_t n = b.x0.size(0);
-  b.labels = data.num_classes ? data.train_labels.index_select(0, rows) : torch::full({n}, null_class, rows.options());
-  // Dropping labels to the null class trains the unconditional velocity that guidance needs.
-  torch::Tensor dropped = (at::rand({n}, cpu) < c.model.label_dropout).to(rows.device());
-  b.labels = torch::where(dropped, torch::full_like(b.labels, null_class), b.labels);
-  b.t = sample_timesteps(c.flow, n, cpu).to(rows.device());
-  b.noise = at::randn(b.x0.sizes(), cpu).to(rows.device());
-  return b;
+  torch::Tensor x0 = to_model_space(data, data.train.index_select(0, rows), cpu);
+  torch::Tensor labels = data.num_classes ? data.train_labels.index_select(0, rows)
+                                          : torch::full({x0.size(0)}, null_class, rows.options());
+  return {x0, draw_flow_inputs(x0, labels, null_class, c.model.label_dropout, c.flow, cpu)};
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -110,10 +103,7 @@ SampleSheet sheet_for(const Data& data, int64_t per_row, int64_t seed, torch::De
 }
 
 void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, const std::filesystem::path& path) {
-  if (data.images)
-    write_png(path, make_grid(((x + 1) / 2).clamp(0, 1).cpu(), per_row));
-  else
-    write_png(path, scatter_image(x, 4.5, 256));
+  write_png(path, data.images ? make_grid(((x + 1) / 2).clamp(0, 1).cpu(), per_row) : scatter_image(x, 4.5, 256));
 }
 
 // Validation loss: a fixed test batch with fixed timesteps and noise, so values compare.
@@ -141,10 +131,8 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(module, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
 
-  RunSpec spec{"rf_dit",      &schema, &cli,
-               c.run,         c.train, c.optim,
-               c.distributed, device,  {{"precision", c.device.precision}, {"data_shape", data.shape}}};
-  TrainingRun t(spec, world, module, *optimizer, ema.get(), sampler);
+  nlohmann::json meta = {{"precision", c.device.precision}, {"data_shape", data.shape}};
+  TrainingRun t(run_spec("rf_dit", schema, cli, c, device, meta), world, module, *optimizer, ema.get(), sampler);
   t.log(fmt::format("data {}: {} train, {} test, {} classes | model: {} parameters | {}", c.data.dataset,
                     data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),
                     c.device.precision));
@@ -159,8 +147,9 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   while (t.running()) {
     Batch global = draw_batch(data, c, sampler.next().to(device), model.null_class, cpu);
     t.begin_step();
-    torch::Tensor loss = rectified_flow_loss(model, world.shard(global.x0), world.shard(global.noise),
-                                             world.shard(global.t), world.shard(global.labels), c.device.precision);
+    const FlowDraw& d = global.draw;
+    torch::Tensor loss = rectified_flow_loss(model, world.shard(global.x0), world.shard(d.noise), world.shard(d.t),
+                                             world.shard(d.labels), c.device.precision);
     double loss_value = t.read_loss(loss);
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
     loss.backward();
@@ -274,22 +263,12 @@ int eval(const RfConfig& c, const CommandLine& cli) {
                              ? torch::arange(n).remainder(data.num_classes).to(r.device)
                              : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
 
-  // Generated images for one (steps, guidance) setting.
-  auto generated = [&](int64_t steps, double guidance) {
-    SamplingOptions options = c.sample;
-    std::tie(options.steps, options.guidance) = std::tuple(steps, guidance);
-    return generate_in_batches(r.model, data.shape, labels, options, c.device.precision, c.eval.batch_size,
-                               c.run.seed + 1000 + steps);
-  };
-
   std::function<torch::Tensor(const torch::Tensor&)> embed = [](const torch::Tensor& x) { return x; };
   Classifier classifier{nullptr};
   if (data.images) {
     if (!std::filesystem::exists(c.eval.classifier))
-      throw DataError(
-          fmt::format("{}: no classifier; train one with `rf_dit classifier` (same data keys), or set "
-                      "eval.classifier",
-                      c.eval.classifier));
+      throw DataError(fmt::format("{}: no classifier; train one with `rf_dit classifier`, or set eval.classifier",
+                                  c.eval.classifier));
     classifier = make_classifier(data);
     classifier->to(r.device);
     load_weights(c.eval.classifier, *classifier, false);
@@ -308,7 +287,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   for (int64_t steps : c.eval.steps) {
     for (double guidance : c.eval.guidance) {
       if (data.num_classes == 0 && guidance != c.eval.guidance.front()) continue;
-      torch::Tensor x = generated(steps, guidance);
+      SamplingOptions options = c.sample;
+      std::tie(options.steps, options.guidance) = std::tuple(steps, guidance);
+      torch::Tensor x = generate_in_batches(r.model, data.shape, labels, options, c.device.precision, c.eval.batch_size,
+                                            c.run.seed + 1000 + steps);
       nlohmann::json row = {{"steps", steps},
                             {"guidance", data.num_classes ? guidance : 1.0},
                             {"fd", frechet_distance(embed(x), test_features)}};
@@ -357,8 +339,8 @@ int bench(RfConfig& c, const CommandLine& cli) {
   auto train_step = [&] {
     Batch b = draw_batch(data, c, sampler.next().to(device), model.null_class, cpu);
     optimizer->zero_grad();
-    rectified_flow_loss(model, world.shard(b.x0), world.shard(b.noise), world.shard(b.t), world.shard(b.labels),
-                        c.device.precision)
+    rectified_flow_loss(model, world.shard(b.x0), world.shard(b.draw.noise), world.shard(b.draw.t),
+                        world.shard(b.draw.labels), c.device.precision)
         .backward();
     averager.finish();
     optimizer->step();

@@ -3,6 +3,8 @@
 // library option structs the sections bind, or here for the program's own keys.
 #pragma once
 
+#include <fmt/format.h>
+
 #include "base/config.hpp"
 #include "base/settings.hpp"
 #include "common/data/sources.hpp"
@@ -108,6 +110,12 @@ inline Schema describe(RfConfig& c) {
   s.add("classifier.epochs", c.classifier.epochs, 1, 1000, "training epochs of the FD classifier");
   s.add("classifier.batch_size", c.classifier.batch_size, 1, 100000, "classifier batch size");
   s.add("classifier.lr", c.classifier.lr, 0.0, 10.0, "classifier Adam learning rate");
+  s.add_check([&c] {
+    diffusion::DitOptions o =
+        diffusion::with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
+    if (o.width % o.heads != 0)
+      throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
+  });
   return s;
 }
 
