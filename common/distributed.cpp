@@ -133,6 +133,7 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
   barrier();
 }
 
+World::World() = default;
 World::~World() = default;
 World::World(World&&) noexcept = default;
 World& World::operator=(World&&) noexcept = default;

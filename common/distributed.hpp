@@ -64,7 +64,7 @@ std::optional<Launch> launch_from_environment();
 class World {
  public:
   // This process alone.
-  World() = default;
+  World();
   // Joins the processes of `launch` on `device` (cuda:LOCAL_RANK or the CPU).
   World(const Launch& launch, const DistributedSettings& settings, c10::Device device);
   ~World();
