@@ -1,4 +1,4 @@
-// Error kinds an experiment maps to exit codes (see DESIGN.md, "Command line").
+// Error kinds an experiment maps to exit codes (see docs/DESIGN.md, "Command line").
 #pragma once
 
 #include <stdexcept>

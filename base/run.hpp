@@ -1,4 +1,4 @@
-// The run directory, the contract that `compare` reads (DESIGN.md, "Run directory"):
+// The run directory, the contract that `compare` reads (docs/DESIGN.md, "Run directory"):
 // config.toml, meta.json, metrics.jsonl, samples/, checkpoints/, eval.json, log.txt.
 #pragma once
 

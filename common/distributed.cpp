@@ -8,7 +8,9 @@
 #include <torch/nn/module.h>
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#ifdef GENBOX_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef GENBOX_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -90,6 +92,15 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
     throw ConfigError("distributed.backend = \"nccl\" needs CUDA devices; this process runs on the CPU");
   if (backend == "gloo" && device.is_cuda())
     throw ConfigError("distributed.backend = \"gloo\" with CUDA tensors is not supported here; use nccl");
+  if (backend == "gloo" && !gloo_available())
+    throw ConfigError(
+        "distributed.backend = \"gloo\": this build of genbox has no Gloo (install libgloo-dev, rebuild)");
+#ifndef GENBOX_WITH_NCCL
+  if (backend == "nccl")
+    throw ConfigError(
+        "distributed.backend = \"nccl\": this build of genbox has no NCCL (it needs a CUDA build of torch "
+        "and the wheel's nvidia-nccl headers)");
+#endif
   c10d::TCPStoreOptions options;
   options.port = static_cast<uint16_t>(launch.master_port);
   // torchrun's agent serves the store itself; without it, rank 0 does.
@@ -105,6 +116,7 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
                                        launch.master_port, first_line(e.what_without_backtrace())));
   }
   if (backend == "gloo") {
+#ifdef GENBOX_WITH_GLOO
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout_);
     // A run on one machine talks over loopback only; otherwise the interface named by
     // GLOO_SOCKET_IFNAME, or the one this host's name resolves to, as torch.distributed does.
@@ -117,6 +129,7 @@ World::World(const Launch& launch, const DistributedSettings& settings, c10::Dev
     backend_ = collective(*this, "joining the Gloo group", [&] {
       return c10::make_intrusive<c10d::ProcessGroupGloo>(store_, launch.rank, launch.world_size, gloo_options);
     });
+#endif
   } else {
 #ifdef GENBOX_WITH_NCCL
     auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
@@ -137,6 +150,14 @@ World::World() = default;
 World::~World() = default;
 World::World(World&&) noexcept = default;
 World& World::operator=(World&&) noexcept = default;
+
+bool gloo_available() {
+#ifdef GENBOX_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
 
 World join_world(const DistributedSettings& settings, c10::Device device) {
   std::optional<Launch> launch = launch_from_environment();

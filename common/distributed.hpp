@@ -1,4 +1,4 @@
-// Data-parallel training over torch.distributed's c10d, from C++ (DESIGN.md, "Training with
+// Data-parallel training over torch.distributed's c10d, from C++ (docs/DESIGN.md, "Training with
 // several processes"). torchrun starts one process per GPU or CPU slice and sets RANK,
 // WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; each process joins the World through a
 // c10d TCPStore and a Gloo (CPU) or NCCL (CUDA) process group. Without those variables the World
@@ -116,6 +116,9 @@ class World {
   c10::intrusive_ptr<c10d::Backend> backend_;
   int64_t gathers_ = 0;
 };
+
+// Whether this build can join CPU processes (it found the gloo headers).
+bool gloo_available();
 
 // The World of this process: joined when launched by torchrun, alone otherwise.
 World join_world(const DistributedSettings& settings, c10::Device device);

@@ -1,4 +1,4 @@
-// The run contract every training program keeps, as verbs its loop calls in order (DESIGN.md,
+// The run contract every training program keeps, as verbs its loop calls in order (docs/DESIGN.md,
 // "The run contract as verbs"): start or resume, begin a step, read the loss, stop on a
 // non-finite one, finish the step, log, record an eval and keep the best checkpoint by its
 // direction, save, hold EMA weights while evaluating, stop on a signal, finish. The loop itself

@@ -1,4 +1,4 @@
-// A run directory read back for comparison (DESIGN.md, "Run directory"). Loading is lenient
+// A run directory read back for comparison (docs/DESIGN.md, "Run directory"). Loading is lenient
 // about everything but meta.json, because runs are compared while they are still being written:
 // a missing or unreadable part becomes a warning and an empty field, never a lost run.
 #pragma once

@@ -7,6 +7,7 @@
 #include <torch/serialize.h>
 
 #include "common/data/idx.hpp"
+#include "common/distributed.hpp"
 
 namespace genbox::testing {
 
@@ -15,6 +16,8 @@ std::string binary(const std::string& name) { return std::string(GENBOX_BIN_DIR)
 std::filesystem::path source_dir() { return GENBOX_SOURCE_DIR; }
 
 std::string torchrun() { return GENBOX_TORCHRUN; }
+
+bool can_launch_cpu_processes() { return !torchrun().empty() && gloo_available(); }
 
 void write_tiny_item_set(const std::filesystem::path& root) {
   for (auto [split, n] : {std::pair<std::string, int64_t>{"train", 40}, {"t10k", 20}}) {

@@ -55,6 +55,8 @@ std::string binary(const std::string& name);
 std::filesystem::path source_dir();
 // torchrun from the venv of the torch genbox was built with; empty when there is none.
 std::string torchrun();
+// Whether tests can run CPU processes under torchrun: there is a torchrun and the build has Gloo.
+bool can_launch_cpu_processes();
 
 // 40 train and 20 test 8x8 IDX items of 4 classes under root: class k is a bright k-th quarter
 // on a dim square. Small enough for end-to-end runs of every experiment.

@@ -1,6 +1,6 @@
 // Data-parallel training over Gloo on the CPU, launched the way users launch it: torchrun
-// --no-python. Every case is skipped when the build found no torchrun (it comes with the torch
-// wheel that scripts/setup installs, so CI has it).
+// --no-python. Every case is skipped when the build found no torchrun or no gloo headers (the
+// torch wheel and libgloo-dev that scripts/setup installs, so CI has both).
 #include <doctest/doctest.h>
 
 #include <fmt/format.h>
@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/distributed.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox::testing;
@@ -60,8 +61,8 @@ struct Experiment {
 // The tolerances are about 15x those; a mistake (a rank training on the wrong rows, an
 // unaveraged gradient, a missed bucket, local batch statistics) moves weights by 1e-3 or more.
 TEST_CASE("2 processes x B/2 end with the weights of 1 process x B, and every rank holds the same weights") {
-  if (torchrun().empty()) {
-    MESSAGE("skipped: the build found no torchrun");
+  if (!can_launch_cpu_processes()) {
+    MESSAGE("skipped: the build found no torchrun or no gloo headers");
     return;
   }
   TempDir out;
@@ -109,8 +110,8 @@ TEST_CASE("2 processes x B/2 end with the weights of 1 process x B, and every ra
 }
 
 TEST_CASE("two torchrun nodes of one process each meet through c10d rendezvous on 127.0.0.1") {
-  if (torchrun().empty()) {
-    MESSAGE("skipped: the build found no torchrun");
+  if (!can_launch_cpu_processes()) {
+    MESSAGE("skipped: the build found no torchrun or no gloo headers");
     return;
   }
   TempDir out;
@@ -138,8 +139,8 @@ TEST_CASE("two torchrun nodes of one process each meet through c10d rendezvous o
 }
 
 TEST_CASE("a non-finite loss on one rank stops every rank at that step with one failed status") {
-  if (torchrun().empty()) {
-    MESSAGE("skipped: the build found no torchrun");
+  if (!can_launch_cpu_processes()) {
+    MESSAGE("skipped: the build found no torchrun or no gloo headers");
     return;
   }
   TempDir out;
@@ -183,8 +184,8 @@ pid_t worker_with_rank(pid_t parent, int rank) {
 }  // namespace
 
 TEST_CASE("SIGTERM to one rank stops every rank after the same step, with one checkpoint") {
-  if (torchrun().empty()) {
-    MESSAGE("skipped: the build found no torchrun");
+  if (!can_launch_cpu_processes()) {
+    MESSAGE("skipped: the build found no torchrun or no gloo headers");
     return;
   }
   TempDir out;
@@ -224,6 +225,10 @@ TEST_CASE("SIGTERM to one rank stops every rank after the same step, with one ch
 }
 
 TEST_CASE("a rank that dies makes the others exit 5 with a message naming it") {
+  if (!genbox::gloo_available()) {
+    MESSAGE("skipped: the build found no gloo headers");
+    return;
+  }
   TempDir out;
   const int port = free_port();
   auto rank_command = [&](int rank) {
