@@ -109,6 +109,27 @@ TEST_CASE("2 processes x B/2 end with the weights of 1 process x B, and every ra
   }
 }
 
+TEST_CASE("a run started on one process resumes on two and ends where one process would") {
+  if (!can_launch_cpu_processes()) {
+    MESSAGE("skipped: the build found no torchrun or no gloo headers");
+    return;
+  }
+  TempDir out;
+  const std::string program = binary("nice") +
+                              " train data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1"
+                              " train.batch_size=64 device.threads=1 train.eval_every=10 train.sample_every=0";
+  REQUIRE(run_command(program + " train.steps=20 run.out_dir=" + (out / "straight").string()).exit_code == 0);
+  REQUIRE(run_command(program + " train.steps=10 run.out_dir=" + (out / "moved").string()).exit_code == 0);
+  std::filesystem::path a = only_run(out / "straight", "nice"), b = only_run(out / "moved", "nice");
+  auto resumed = run_command(launch(2, binary("nice") + " train --resume " + b.string() + " train.steps=20"));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(meta_of(b)["world_size"] == 2);
+  CHECK(checkpoint_step(b / "checkpoints/last.pt") == 20);
+  // The sampler's position counts global batches, so the second half sees the same rows.
+  CHECK(weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt").first <= 1e-6);
+}
+
 TEST_CASE("two torchrun nodes of one process each meet through c10d rendezvous on 127.0.0.1") {
   if (!can_launch_cpu_processes()) {
     MESSAGE("skipped: the build found no torchrun or no gloo headers");
