@@ -14,10 +14,11 @@ std::optional<int64_t> CommandLine::integer_option(const std::string& name) cons
   try {
     size_t used = 0;
     int64_t value = std::stoll(it->second, &used);
-    if (used == it->second.size()) return value;
+    // Every such option counts something (samples, steps): zero or fewer is a mistake.
+    if (used == it->second.size() && value >= 1) return value;
   } catch (const std::exception&) {
   }
-  throw UsageError(fmt::format("--{} expects an integer, got '{}'", name, it->second));
+  throw UsageError(fmt::format("--{} expects a positive integer, got '{}'", name, it->second));
 }
 
 std::string usage_text(const std::string& program, const std::vector<CommandSpec>& commands) {
@@ -92,6 +93,8 @@ void resolve_config(Schema& schema, const CommandLine& cli) {
       throw UsageError(fmt::format("{} is not a run directory: {} is missing", existing_run, path));
     schema.load_file(path);
   } else if (!cli.config_file.empty()) {
+    if (std::filesystem::is_directory(cli.config_file))
+      throw UsageError(fmt::format("-c {}: is a directory, not a TOML file", cli.config_file));
     schema.load_file(cli.config_file);
   }
   for (const std::string& o : cli.overrides) schema.apply_override(o);

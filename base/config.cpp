@@ -359,6 +359,8 @@ void Schema::apply_override(const std::string& assignment) {
   std::string value = assignment.substr(eq + 1);
   const Field* field = find(key);
   if (!field) throw ConfigError(fmt::format("{}: unknown key '{}'; did you mean '{}'?", where, key, nearest_key(key)));
+  if (!valid_utf8(assignment))
+    throw ConfigError(fmt::format("override of '{}': the value is not valid UTF-8", valid_utf8(key) ? key : "?"));
   toml::table parsed;
   bool is_toml = true;
   try {
@@ -366,12 +368,39 @@ void Schema::apply_override(const std::string& assignment) {
   } catch (const toml::parse_error&) {
     is_toml = false;
   }
+  const std::string before = value_toml(*field);
   if (is_toml && parsed.size() == 1 && parsed.contains("value")) {
     Loader::set(*field, *parsed.get("value"), where);
   } else {
     toml::value<std::string> bare(value);
     Loader::set(*field, bare, where);
   }
+  const std::string after = value_toml(*field);
+  if (after != before) changes_.push_back({key, before, after});
+}
+
+bool valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t extra = 0;
+    if (c >= 0x80) {
+      // Lead bytes of 2-, 3- and 4-byte forms; 0xc0, 0xc1 (overlong) and 0xf5.. (past U+10FFFF) are never valid.
+      if (c >= 0xc2 && c <= 0xdf)
+        extra = 1;
+      else if (c >= 0xe0 && c <= 0xef)
+        extra = 2;
+      else if (c >= 0xf0 && c <= 0xf4)
+        extra = 3;
+      else
+        return false;
+    }
+    if (i + extra >= text.size()) return false;
+    for (size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
+    i += extra + 1;
+  }
+  return true;
 }
 
 std::string Schema::to_toml(bool with_docs) const {

@@ -48,6 +48,12 @@ class Schema {
   void add_check(std::function<void()> check);
   void validate() const;
 
+  // The overrides that changed a value, in order: what a resume changes in a run's config.
+  struct Change {
+    std::string key, before, after;  // values in TOML syntax
+  };
+  const std::vector<Change>& changes() const { return changes_; }
+
   std::vector<std::string> keys() const;
   // The registered key closest to `key` by edit distance over the dotted path.
   std::string nearest_key(const std::string& key) const;
@@ -71,7 +77,11 @@ class Schema {
 
   std::vector<Field> fields_;
   std::vector<std::function<void()>> checks_;
+  std::vector<Change> changes_;
 };
+
+// Whether `text` is well-formed UTF-8.
+bool valid_utf8(std::string_view text);
 
 // Levenshtein distance, used to suggest the nearest valid key or choice.
 size_t edit_distance(std::string_view a, std::string_view b);

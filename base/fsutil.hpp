@@ -2,14 +2,21 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace genbox {
 
-// Writes to a temporary file beside `path`, then renames it over `path`.
+// Writes to a temporary file beside `path`, then renames it over `path`. On any failure (a full
+// disk, permissions) the temporary is removed and a DataError names the file and the reason.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 
+// The whole file; a DataError naming it and the OS's reason when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
+
+// JSON text from `source` (a path, for messages), nested at most `max_depth` levels: anything
+// malformed or deeper is a DataError naming the source, never a crash on a hostile file.
+nlohmann::json parse_json(const std::string& text, const std::string& source, int max_depth = 64);
 
 // A temporary name beside `path` for an atomic replace of it.
 std::filesystem::path temporary_sibling(const std::filesystem::path& path);

@@ -2,10 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 
+#include "base/errors.hpp"
 #include "base/fsutil.hpp"
 
 namespace genbox {
@@ -26,6 +33,12 @@ std::string format_utc(const char* pattern) {
   return buffer.data();
 }
 }  // namespace
+
+std::string host_name() {
+  std::array<char, 256> name{};
+  if (gethostname(name.data(), name.size() - 1) != 0) return "unknown";
+  return name.data();
+}
 
 std::string utc_timestamp() { return format_utc("%Y-%m-%dT%H:%M:%SZ"); }
 
@@ -60,7 +73,8 @@ Run Run::create(const std::string& out_dir, const std::string& experiment, const
                {"command", command_line},    {"git_commit", source_git_commit()},
                {"started", utc_timestamp()}, {"finished", nullptr},
                {"status", "running"},        {"step", 0},
-               {"wall_time_s", 0.0}};
+               {"wall_time_s", 0.0},         {"pid", getpid()},
+               {"host", host_name()}};
   run.write_meta();
   run.metrics_ = open_append(dir / "metrics.jsonl");
   run.log_ = open_append(dir / "log.txt");
@@ -71,12 +85,10 @@ Run Run::open(const std::filesystem::path& dir) {
   Run run(dir);
   std::filesystem::path meta_path = dir / "meta.json";
   if (!std::filesystem::exists(meta_path))
-    throw std::runtime_error(fmt::format("{} is not a run directory: no meta.json", dir.string()));
-  try {
-    run.meta_ = nlohmann::json::parse(read_file(meta_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{} is corrupt: {}", meta_path.string(), e.what()));
-  }
+    throw DataError(fmt::format("{} is not a run directory: no meta.json", dir.string()));
+  run.meta_ = parse_json(read_file(meta_path), meta_path.string());
+  if (!run.meta_.is_object())
+    throw DataError(fmt::format("{}: not a JSON object; the run's meta.json is damaged", meta_path.string()));
   run.elapsed_before_ = run.meta_.value("wall_time_s", 0.0);
   run.metrics_ = open_append(dir / "metrics.jsonl");
   // A run killed mid-write leaves a torn last line; new lines must not be glued onto it.
@@ -88,14 +100,50 @@ Run Run::open(const std::filesystem::path& dir) {
 
 void Run::write_meta() {
   meta_["wall_time_s"] = elapsed_seconds();
+  meta_["heartbeat"] = utc_timestamp();
   write_file_atomic(dir_ / "meta.json", meta_.dump(2) + "\n");
 }
 
-void Run::mark_resumed(const std::string& command_line) {
-  meta_["resumed"].push_back(
-      {{"command", command_line}, {"at", utc_timestamp()}, {"from_step", meta_.value("step", 0)}});
+void Run::mark_resumed(const std::string& command_line, const nlohmann::json& changed) {
+  nlohmann::json entry = {{"command", command_line}, {"at", utc_timestamp()}, {"from_step", meta_.value("step", 0)}};
+  if (!changed.empty()) entry["changed"] = changed;
+  meta_["resumed"].push_back(entry);
+  meta_["pid"] = getpid();
+  meta_["host"] = host_name();
   meta_["finished"] = nullptr;
   set_status("running", meta_.value("step", 0));
+}
+
+void Run::lock() {
+  std::filesystem::path path = dir_ / ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot open: {}", path.string(), std::strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder = read_file(path);
+    ::close(fd);
+    throw UsageError(fmt::format("{} is in use by {}; wait for it to end, or stop it first", dir_.string(),
+                                 holder.empty() ? std::string("another process") : holder));
+  }
+  std::string holder = fmt::format("pid {} on {} since {}", getpid(), host_name(), utc_timestamp());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, holder.data(), holder.size(), 0) < 0) {
+    // The lock holds without its note; only the message of a second process loses detail.
+  }
+  lock_ = std::shared_ptr<int>(new int(fd), [](int* held) {
+    ::close(*held);
+    delete held;
+  });
+}
+
+void Run::remove_stale_temporaries() {
+  // Temporaries are ".<name>.tmp.<pid>"; under the lock none belongs to a live writer.
+  for (const std::filesystem::path& folder : {dir_, checkpoints_dir(), samples_dir()}) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+      std::string name = entry.path().filename().string();
+      if (name.size() > 1 && name[0] == '.' && name.find(".tmp.") != std::string::npos)
+        std::filesystem::remove(entry.path(), error);
+    }
+  }
 }
 
 void Run::set_status(const std::string& status, int64_t step) {
@@ -113,8 +161,8 @@ void Run::append_metrics(int64_t step, const std::string& split, const nlohmann:
   nlohmann::json line = {{"step", step}, {"time_s", elapsed_seconds()}, {"split", split}};
   line.update(values);
   std::string text = line.dump() + "\n";
-  std::fwrite(text.data(), 1, text.size(), metrics_.get());
-  std::fflush(metrics_.get());
+  if (std::fwrite(text.data(), 1, text.size(), metrics_.get()) != text.size() || std::fflush(metrics_.get()) != 0)
+    throw DataError(fmt::format("{}: cannot write: {}", (dir_ / "metrics.jsonl").string(), std::strerror(errno)));
 }
 
 void Run::log(const std::string& line, bool to_stdout) {
@@ -123,8 +171,8 @@ void Run::log(const std::string& line, bool to_stdout) {
     std::fputc('\n', stdout);
     std::fflush(stdout);
   }
-  std::fprintf(log_.get(), "%s\n", line.c_str());
-  std::fflush(log_.get());
+  if (std::fprintf(log_.get(), "%s\n", line.c_str()) < 0 || std::fflush(log_.get()) != 0)
+    throw DataError(fmt::format("{}: cannot write: {}", (dir_ / "log.txt").string(), std::strerror(errno)));
 }
 
 std::filesystem::path Run::write_eval(const nlohmann::json& results) {

@@ -24,11 +24,18 @@ class Run {
   std::filesystem::path samples_dir() const { return dir_ / "samples"; }
   std::filesystem::path checkpoints_dir() const { return dir_ / "checkpoints"; }
 
-  // meta.json fields; write_meta() persists them atomically.
+  // meta.json fields; write_meta() persists them atomically, with a heartbeat time (and the pid
+  // and host set at creation or resume) that tell a live run from a dead one.
   nlohmann::json& meta() { return meta_; }
   void write_meta();
-  // Marks the run running again after a resume, recording the new command line.
-  void mark_resumed(const std::string& command_line);
+  // Marks the run running again after a resume, recording the new command line, this
+  // process's pid and host, and the config keys the resume changed ({key: [old, new]}).
+  void mark_resumed(const std::string& command_line, const nlohmann::json& changed = nlohmann::json::object());
+  // Holds an exclusive lock on the run directory (.lock, flock) for this object's life: a second
+  // process that tries gets a UsageError saying which pid on which host holds it.
+  void lock();
+  // Removes temporary files that killed writes left behind (call it under the lock).
+  void remove_stale_temporaries();
   // status is one of running, finished, interrupted, failed.
   void set_status(const std::string& status, int64_t step);
 
@@ -50,7 +57,11 @@ class Run {
   double elapsed_before_ = 0;
   std::chrono::steady_clock::time_point opened_;
   std::shared_ptr<std::FILE> metrics_, log_;
+  std::shared_ptr<int> lock_;
 };
+
+// This machine's name, for meta.json and lock messages.
+std::string host_name();
 
 // "YYYY-mm-ddTHH:MM:SSZ" now, in UTC.
 std::string utc_timestamp();

@@ -1,17 +1,47 @@
 #include "base/settings.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 
 namespace genbox {
 
 namespace {
-constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+// A value as it can be shown in one line: quoted, control and non-ASCII bytes as \xNN, cut at 60.
+std::string printable(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value.substr(0, 60)) {
+    auto byte = static_cast<unsigned char>(c);
+    out += byte >= 0x20 && byte < 0x7f && c != '"' ? std::string(1, c) : fmt::format("\\x{:02x}", byte);
+  }
+  return out + (value.size() > 60 ? "...\"" : "\"");
 }
+
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+}  // namespace
 
 void describe(Schema& s, RunSettings& run) {
   s.add("run.name", run.name, "suffix of the run directory name");
   s.add("run.seed", run.seed, 0, kMaxInt, "seed for initialisation, batches and noise");
   s.add("run.out_dir", run.out_dir, "runs land in <out_dir>/<experiment>/<time>-<name>/");
+  s.add_check([&run] {
+    // The name becomes part of a directory name and of config.toml: a short, plain word.
+    const bool plain = std::all_of(run.name.begin(), run.name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || (c != 0 && std::strchr("._-+=@,", c));
+    });
+    if (run.name.empty() || run.name.size() > 100 || !plain)
+      throw ConfigError(
+          fmt::format("run.name = {} must be 1 to 100 letters, digits or . _ - + = @ , (it names the "
+                      "run directory)",
+                      printable(run.name)));
+    std::error_code error;
+    if (std::filesystem::exists(run.out_dir, error) && !std::filesystem::is_directory(run.out_dir, error))
+      throw ConfigError(fmt::format("run.out_dir = {} is a file, not a directory", printable(run.out_dir)));
+  });
 }
 
 void describe(Schema& s, DeviceSettings& device) {

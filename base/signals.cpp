@@ -17,6 +17,8 @@ void on_stop_signal(int signal) {
 void install_stop_handlers() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
+  // A dropped ssh session: stop as on SIGTERM, with a checkpoint.
+  std::signal(SIGHUP, on_stop_signal);
 }
 
 int stop_signal() { return requested_signal; }

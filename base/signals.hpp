@@ -1,4 +1,4 @@
-// SIGINT/SIGTERM ask a training loop to stop after the current step; a second one kills.
+// SIGINT, SIGTERM and SIGHUP ask a training loop to stop after the current step; a second one kills.
 #pragma once
 
 namespace genbox {

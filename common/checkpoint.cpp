@@ -6,6 +6,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -31,11 +33,30 @@ std::vector<at::Generator> generators() {
   return out;
 }
 
-// Reads `prefix`/name for each tensor into place, refusing any shape that does not fit.
+// FNV-1a over the names, shapes and bytes of a list of tensors: what a checkpoint stores beside
+// them and checks on load, so that damaged bytes are an error and not silently wrong weights.
+int64_t checksum(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&](const void* data, size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  };
+  for (const auto& [name, tensor] : tensors) {
+    mix(name.data(), name.size());
+    torch::Tensor host = tensor.detach().cpu().contiguous();
+    for (int64_t size : host.sizes()) mix(&size, sizeof(size));
+    mix(host.data_ptr(), host.nbytes());
+  }
+  return static_cast<int64_t>(hash);
+}
+
+// Reads `prefix`/name for each tensor into place, refusing any shape that does not fit and a
+// file whose tensors do not match their stored checksum.
 void read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
                   const std::vector<std::pair<std::string, torch::Tensor>>& targets,
                   const std::filesystem::path& path) {
   torch::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, torch::Tensor>> stored_tensors;
   for (const auto& [name, target] : targets) {
     torch::Tensor stored;
     if (!archive.try_read(prefix + "/" + name, stored))
@@ -44,8 +65,19 @@ void read_tensors(torch::serialize::InputArchive& archive, const std::string& pr
     if (stored.sizes() != target.sizes())
       throw DataError(fmt::format("{}: tensor '{}/{}' has shape {} in the file but {} in the model", path.string(),
                                   prefix, name, fmt::join(stored.sizes(), "x"), fmt::join(target.sizes(), "x")));
-    target.detach().copy_(stored);
+    stored_tensors.emplace_back(name, stored);
   }
+  torch::Tensor expected;
+  if (archive.try_read("checksum/" + prefix, expected) && expected.item<int64_t>() != checksum(stored_tensors))
+    throw DataError(
+        fmt::format("{}: damaged: the {} tensors do not match the checksum saved with them", path.string(), prefix));
+  for (size_t i = 0; i < targets.size(); ++i) targets[i].second.detach().copy_(stored_tensors[i].second);
+}
+
+void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                   const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  for (const auto& [name, tensor] : tensors) archive.write(prefix + "/" + name, tensor.detach());
+  archive.write("checksum/" + prefix, torch::tensor(checksum(tensors), torch::kInt64));
 }
 
 // From the file, or from `bytes` when given (a copy of the file that rank 0 broadcast).
@@ -68,9 +100,9 @@ torch::serialize::InputArchive open_archive(const std::filesystem::path& path, c
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, Ema* ema,
                      torch::optim::Optimizer* optimizer, const TrainingState& state) {
   torch::serialize::OutputArchive archive;
-  for (const auto& [name, tensor] : named_state(model)) archive.write("model/" + name, tensor.detach());
+  write_tensors(archive, "model", named_state(model));
   if (ema) {
-    for (const auto& [name, tensor] : ema->named_tensors()) archive.write("ema/" + name, tensor);
+    write_tensors(archive, "ema", ema->named_tensors());
     write_scalar(archive, "ema_updates", double(ema->updates()));
   }
   if (optimizer) {
@@ -84,9 +116,21 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   auto gens = generators();
   for (size_t i = 0; i < gens.size(); ++i) archive.write(fmt::format("rng/{}", i), gens[i].get_state());
 
+  // Written beside, then renamed over: a killed or failed write never leaves half a file, and a
+  // failed one (a full disk) leaves no temporary behind.
   std::filesystem::path tmp = temporary_sibling(path);
-  archive.save_to(tmp.string());
-  std::filesystem::rename(tmp, path);
+  errno = 0;
+  try {
+    archive.save_to(tmp.string());
+    std::filesystem::rename(tmp, path);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    const c10::Error* torch_error = dynamic_cast<const c10::Error*>(&e);
+    std::string why = torch_error ? torch_error->what_without_backtrace() : e.what();
+    throw DataError(fmt::format("{}: cannot write the checkpoint: {}{}", path.string(), why.substr(0, why.find('\n')),
+                                errno ? fmt::format(" ({})", std::strerror(errno)) : ""));
+  }
 }
 
 namespace {
@@ -121,6 +165,20 @@ TrainingState restore(torch::serialize::InputArchive& archive, const std::filesy
 }
 }  // namespace
 
+namespace {
+void copy_atomic(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::path tmp = temporary_sibling(to);
+  std::error_code error;
+  std::filesystem::copy_file(from, tmp, std::filesystem::copy_options::overwrite_existing, error);
+  if (!error) std::filesystem::rename(tmp, to, error);
+  if (error) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw DataError(fmt::format("{}: cannot write: {}", to.string(), error.message()));
+  }
+}
+}  // namespace
+
 TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
                               torch::optim::Optimizer* optimizer, bool restore_rng) {
   torch::serialize::InputArchive archive = open_archive(path);
@@ -141,6 +199,10 @@ bool load_weights(const std::filesystem::path& path, torch::nn::Module& model, b
   bool has_ema = !state.empty() && archive.try_read("ema/" + state.front().first, probe);
   bool use_ema = prefer_ema && has_ema;
   read_tensors(archive, use_ema ? "ema" : "model", state, path);
+  for (const auto& [name, tensor] : state)
+    if (tensor.is_floating_point() && !torch::isfinite(tensor).all().item<bool>())
+      throw DataError(fmt::format("{}: weight '{}' is not finite; this checkpoint cannot be evaluated or sampled",
+                                  path.string(), name));
   return use_ema;
 }
 
@@ -148,10 +210,7 @@ void CheckpointKeeper::save(const torch::nn::Module& model, Ema* ema, torch::opt
                             const TrainingState& state) {
   save_checkpoint(last(), model, ema, optimizer, state);
   if (keep_ <= 0) return;
-  std::filesystem::path numbered = dir_ / fmt::format("step_{:07d}.pt", state.step);
-  std::filesystem::path tmp = temporary_sibling(numbered);
-  std::filesystem::copy_file(last(), tmp, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::rename(tmp, numbered);
+  copy_atomic(last(), dir_ / fmt::format("step_{:07d}.pt", state.step));
   std::vector<std::filesystem::path> kept;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     std::string name = entry.path().filename().string();
@@ -161,10 +220,6 @@ void CheckpointKeeper::save(const torch::nn::Module& model, Ema* ema, torch::opt
   for (size_t i = 0; i + static_cast<size_t>(keep_) < kept.size(); ++i) std::filesystem::remove(kept[i]);
 }
 
-void CheckpointKeeper::mark_best() {
-  std::filesystem::path tmp = temporary_sibling(best());
-  std::filesystem::copy_file(last(), tmp, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::rename(tmp, best());
-}
+void CheckpointKeeper::mark_best() { copy_atomic(last(), best()); }
 
 }  // namespace genbox

@@ -6,14 +6,65 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <filesystem>
 
 #include "base/errors.hpp"
 
 namespace genbox {
 
+namespace {
+std::string program_name = "genbox";
+std::function<void(const std::string&)> fatal_hook;
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// The message of the exception in flight, one line, without LibTorch's backtrace.
+std::string current_message() {
+  try {
+    throw;
+  } catch (const c10::Error& e) {
+    return first_line(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return first_line(e.what());
+  } catch (...) {
+    return "an unknown error";
+  }
+}
+
+// Whatever still escapes (an exception on another thread, one thrown during unwinding) ends
+// here: one line, the run marked failed, exit 3; never an abort with a stack trace.
+[[noreturn]] void on_terminate() {
+  std::string what = std::current_exception() ? [] {
+    try {
+      std::rethrow_exception(std::current_exception());
+    } catch (...) {
+      return current_message();
+    }
+  }()
+                                              : std::string("terminate called without an exception");
+  std::fprintf(stderr, "%s: fatal error: %s\n", program_name.c_str(), what.c_str());
+  if (fatal_hook) {
+    try {
+      fatal_hook(what);
+    } catch (...) {
+    }
+  }
+  std::_Exit(kExitData);
+}
+}  // namespace
+
+void on_fatal_error(std::function<void(const std::string&)> hook) { fatal_hook = std::move(hook); }
+
 int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
                 Schema& schema, const std::function<int(const CommandLine&)>& run) {
+  program_name = program;
+  std::set_terminate(on_terminate);
+  // A closed stdout pipe makes writes fail instead of killing the run.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     CommandLine cli = parse_command_line(argc, argv, program, commands);
     resolve_config(schema, cli);
@@ -34,6 +85,19 @@ int run_program(int argc, char** argv, const std::string& program, const std::ve
   } catch (const DistributedError& e) {
     fmt::print(stderr, "{}: {}\n", program, e.what());
     return kExitDistributed;
+  } catch (const NonFiniteError& e) {
+    fmt::print(stderr, "{}: {}\n", program, e.what());
+    return kExitNonFinite;
+  } catch (const std::filesystem::filesystem_error& e) {
+    fmt::print(stderr, "{}: I/O error: {}: {}\n", program, e.path1().string(), e.code().message());
+    return kExitData;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "{}: out of memory\n", program);
+    return kExitData;
+  } catch (...) {
+    // LibTorch's c10::Error and any other exception: one line, never a backtrace.
+    fmt::print(stderr, "{}: error: {}\n", program, current_message());
+    return kExitData;
   }
 }
 

@@ -22,10 +22,16 @@ class Module;
 namespace genbox {
 
 // Parses the command line, resolves the config bound to `schema` (file, then overrides), prints
-// it for --print-config, and otherwise returns run(cli). UsageError, ConfigError and DataError
-// are printed as "<program>: ..." on stderr and become exit codes 2, 2 and 3.
+// it for --print-config, and otherwise returns run(cli). Every error becomes one line on stderr,
+// "<program>: ...", and an exit code: UsageError and ConfigError 2; DataError, I/O errors, out
+// of memory and any other exception (LibTorch's included) 3; NonFiniteError 4;
+// DistributedError 5. An exception that escapes even that (another thread's) prints one line,
+// calls the on_fatal_error hook and exits 3. SIGPIPE is ignored: a closed pipe fails writes.
 int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
                 Schema& schema, const std::function<int(const CommandLine&)>& run);
+
+// Called with the message when a fatal error ends the process (a run marks itself failed).
+void on_fatal_error(std::function<void(const std::string&)> hook);
 
 int64_t parameter_count(const torch::nn::Module& module);
 

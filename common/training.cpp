@@ -4,11 +4,13 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <tuple>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -35,6 +37,50 @@ std::string weights_fingerprint(const torch::nn::Module& model) {
   return fmt::format("{:016x}", hash);
 }
 
+// The config keys a resume changes, {key: [before, after]}. Keys that decide the model's shapes
+// or the data it models cannot change: the checkpoint holds the run's own.
+nlohmann::json resume_changes(const Schema& schema) {
+  nlohmann::json changed = nlohmann::json::object();
+  for (const Schema::Change& change : schema.changes()) {
+    if (change.key.rfind("model.", 0) == 0 || change.key == "data.dataset")
+      throw ConfigError(
+          fmt::format("{} cannot change on --resume ({} -> {}): the checkpoint holds the run's model "
+                      "and data; start a new run instead",
+                      change.key, change.before, change.after));
+    changed[change.key] = {change.before, change.after};
+  }
+  return changed;
+}
+
+// The newest checkpoint that loads: last.pt, or when it is damaged the newest numbered one.
+// Returns its path and bytes; checking loads it into the model (the caller loads it again).
+std::pair<std::string, std::string> intact_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
+                                                      Ema* ema, torch::optim::Optimizer& optimizer) {
+  std::vector<std::filesystem::path> candidates = {dir / "last.pt"};
+  std::vector<std::filesystem::path> numbered;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error))
+    if (entry.path().filename().string().rfind("step_", 0) == 0 && entry.path().extension() == ".pt")
+      numbered.push_back(entry.path());
+  std::sort(numbered.rbegin(), numbered.rend());
+  candidates.insert(candidates.end(), numbered.begin(), numbered.end());
+  std::string first_failure;
+  for (const auto& path : candidates) {
+    if (!std::filesystem::exists(path)) continue;
+    try {
+      std::string bytes = read_file(path);
+      load_checkpoint_bytes(bytes, path, model, ema, &optimizer, false);
+      if (!first_failure.empty())
+        fmt::print("{}; resuming from {}, the newest intact checkpoint\n", first_failure, path.string());
+      return {path.string(), bytes};
+    } catch (const DataError& e) {
+      if (first_failure.empty()) first_failure = e.what();
+    }
+  }
+  if (!first_failure.empty()) throw DataError(first_failure + " (and no intact numbered checkpoint to fall back on)");
+  throw DataError(fmt::format("{}: no checkpoint to resume from", (dir / "last.pt").string()));
+}
+
 bool improves(double metric, double best, Better better) {
   if (std::isnan(metric)) return false;
   if (std::isnan(best)) return true;
@@ -56,28 +102,32 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
       fault_rank_(fault_rank()) {
   const CommandLine& cli = *spec.cli;
   resumed_ = !cli.resume_dir.empty();
+  nlohmann::json changed = nlohmann::json::object();
+  std::string resumed_from;
   if (resumed_) {
     // Everything is checked before anything is written: a resume that fails leaves the run as
     // it was. Rank 0 reads the checkpoint and sends its bytes, so other machines need no copy.
-    std::filesystem::path last = std::filesystem::path(cli.resume_dir) / "checkpoints" / "last.pt";
+    changed = resume_changes(*spec.schema);
     std::optional<Run> opened;
     std::string bytes;
     if (world.is_main()) {
       opened.emplace(Run::open(cli.resume_dir));
-      if (!std::filesystem::exists(last))
-        throw DataError(fmt::format("{}: no checkpoint to resume from", last.string()));
-      bytes = read_file(last);
+      opened->lock();
+      std::tie(resumed_from, bytes) = intact_checkpoint(opened->checkpoints_dir(), model, ema, optimizer);
     }
     bytes = world.broadcast_bytes(bytes);
-    state_ = load_checkpoint_bytes(bytes, last, model, ema, &optimizer, true);
+    state_ =
+        load_checkpoint_bytes(bytes, resumed_from.empty() ? "last.pt" : resumed_from, model, ema, &optimizer, true);
     sampler.set_position(state_.sampler_position);
     if (world.is_main()) {
       run_ = std::move(opened);
+      run_->remove_stale_temporaries();
       write_file_atomic(run_->dir() / "config.toml", spec.schema->to_toml(true));
-      run_->mark_resumed(cli.text);
+      run_->mark_resumed(cli.text, changed);
     }
   } else if (world.is_main()) {
     run_.emplace(Run::create(spec.run.out_dir, spec.experiment, spec.run.name, spec.schema->to_toml(true), cli.text));
+    run_->lock();
   }
   world.broadcast_module(model);
   if (ema) {
@@ -105,12 +155,21 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
     log(fmt::format(
         "run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(), torch::get_num_threads(),
         world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name()) : ""));
-    if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, checkpoints_->last().string()));
+    if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, resumed_from));
+    for (const auto& [key, values] : changed.items())
+      log(fmt::format("the resume changes {}: {} -> {}", key, values[0].get<std::string>(),
+                      values[1].get<std::string>()));
+    // Whatever ends the process from here on leaves the run marked failed, with the reason.
+    on_fatal_error([this](const std::string& what) {
+      run_->meta()["failure"] = what;
+      write_status("failed");
+    });
   }
   install_stop_handlers();
 }
 
 TrainingRun::~TrainingRun() {
+  on_fatal_error(nullptr);
   // Leaving by an exception (a lost process, a full disk) must not leave the run "running".
   if (!run_ || closed_ || std::uncaught_exceptions() == 0) return;
   try {
@@ -198,6 +257,7 @@ void TrainingRun::log_train(nlohmann::json values, const std::string& summary) {
   values["grad_norm"] = grad_norm_;
   if (!run_) return;
   run_->append_metrics(state_.step, "train", values);
+  run_->write_meta();  // the heartbeat that tells a live run from a dead one
   run_->log(progress_.line(state_.step, summary), !progress_.interactive());
 }
 
@@ -218,6 +278,22 @@ bool TrainingRun::record_eval(const nlohmann::json& values, double metric, Bette
 
 void TrainingRun::save_checkpoint() {
   saved_at_ = state_.step;
+  // Weights an optimizer step made non-finite are never kept as a good checkpoint. Every rank
+  // holds the same weights, so every rank stops here.
+  for (const auto& [name, tensor] : named_state(model_)) {
+    if (!tensor.is_floating_point() || torch::isfinite(tensor).all().item<bool>()) continue;
+    std::string kept = run_ && std::filesystem::exists(checkpoints_->last())
+                           ? "the last good checkpoint is " + checkpoints_->last().string()
+                           : std::string("no checkpoint was saved before");
+    std::string message =
+        fmt::format("weight '{}' is not finite after step {}; not saved: {}", name, state_.step, kept);
+    if (run_) {
+      run_->meta()["failure"] = message;
+      write_status("failed");
+      log(message);
+    }
+    throw NonFiniteError(message);
+  }
   if (!run_) return;
   checkpoints_->save(model_, ema_, &optimizer_, state_);
   run_->write_meta();

@@ -45,13 +45,9 @@ json parse_file(const std::filesystem::path& file) {
   if (!in) throw DataError(fmt::format("{}: cannot open the annotation file", file.string()));
   std::ostringstream text;
   text << in.rdbuf();
-  try {
-    json root = json::parse(text.str());
-    if (!root.is_object()) throw DataError(fmt::format("{}: a COCO file holds a JSON object", file.string()));
-    return root;
-  } catch (const json::parse_error& e) {
-    throw DataError(fmt::format("{}: not valid JSON ({})", file.string(), e.what()));
-  }
+  json root = parse_json(text.str(), file.string());
+  if (!root.is_object()) throw DataError(fmt::format("{}: a COCO file holds a JSON object", file.string()));
+  return root;
 }
 
 struct PendingImage {
@@ -91,6 +87,8 @@ CocoDataset read_coco_detection(const std::filesystem::path& annotation_file, co
     categories[field<int64_t>(category_entries[i], "id", file, where)] =
         category_entries[i].contains("name") ? field<std::string>(category_entries[i], "name", file, where) : "";
   }
+  if (categories.empty())
+    throw DataError(fmt::format("{}: lists no categories; a detector needs classes", file.string()));
   std::map<int64_t, int64_t> class_of_category;
   for (const auto& [id, name] : categories) {
     class_of_category[id] = static_cast<int64_t>(out.catalog.category_ids.size());

@@ -127,12 +127,7 @@ std::string string_field(const nlohmann::json& object, const char* key) {
 }
 
 nlohmann::json parse_json_object(const std::string& text, const fs::path& path) {
-  nlohmann::json object;
-  try {
-    object = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
-  }
+  nlohmann::json object = parse_json(text, path.string());
   if (!object.is_object()) throw std::runtime_error(fmt::format("{}: not a JSON object", path.string()));
   return object;
 }

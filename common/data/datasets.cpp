@@ -41,6 +41,11 @@ ImageDataset load_idx_dataset(const std::string& root, const std::string& split,
   if (labels.dims.size() != 1 || labels.dims[0] != images.dims[0])
     throw DataError(fmt::format("{}: {} labels for {} images in {}", labels_path,
                                 labels.dims.empty() ? 0 : labels.dims[0], images.dims[0], images_path));
+  if (images.dims[0] == 0) throw DataError(fmt::format("{}: holds no images", images_path));
+  // The models split, patch or pool images: a single row or column is not an image set.
+  if (images.dims[1] < 2 || images.dims[2] < 2)
+    throw DataError(fmt::format("{}: images of {} x {} pixels; at least 2 x 2 are needed", images_path, images.dims[1],
+                                images.dims[2]));
   ImageDataset dataset;
   dataset.images = as_tensor(std::move(images)).unsqueeze(1);
   dataset.labels = as_tensor(std::move(labels)).to(torch::kInt64);

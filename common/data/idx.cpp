@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -66,14 +67,24 @@ IdxArray read_idx(const std::string& path) {
       throw DataError(fmt::format("{}: truncated: header ends inside dimension {} of {}", path, d + 1, magic[3]));
     int64_t n = (int64_t(size[0]) << 24) | (int64_t(size[1]) << 16) | (int64_t(size[2]) << 8) | size[3];
     array.dims.push_back(n);
-    elements *= n;
-    if (elements > kMaxElements)
+    // Checked before multiplying: a header of large dimensions must not overflow.
+    if (n > 0 && elements > kMaxElements / n)
       throw DataError(fmt::format("{}: header claims more than {} elements; corrupt", path, kMaxElements));
+    elements *= n;
   }
 
-  array.data.resize(static_cast<size_t>(elements));
-  size_t got = read_some(file.file, array.data.data(), array.data.size(), path);
-  if (got != array.data.size())
+  // The buffer grows with the data actually read, never to what the header claims up front: a
+  // few bytes of gzip claiming gigabytes cost what they hold.
+  constexpr size_t kChunk = size_t(1) << 24;
+  size_t got = 0;
+  while (got < static_cast<size_t>(elements)) {
+    size_t want = std::min(kChunk, static_cast<size_t>(elements) - got);
+    array.data.resize(got + want);
+    size_t read = read_some(file.file, array.data.data() + got, want, path);
+    got += read;
+    if (read < want) break;
+  }
+  if (got != static_cast<size_t>(elements))
     throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements, got));
   uint8_t extra;
   if (read_some(file.file, &extra, 1, path) != 0)
