@@ -21,6 +21,11 @@
 namespace genbox {
 
 namespace {
+int64_t env_step(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::atoll(value) : -1;
+}
+
 int fault_rank() {
   const char* value = std::getenv("GENBOX_FAULT_RANK");
   return value ? std::atoi(value) : -1;
@@ -99,7 +104,8 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
       parameters_(model.parameters()),
       progress_(0, spec.train.steps),
       fault_step_(nan_fault_step()),
-      fault_rank_(fault_rank()) {
+      fault_rank_(fault_rank()),
+      weights_fault_step_(env_step("GENBOX_FAULT_NAN_WEIGHTS_AT_STEP")) {
   const CommandLine& cli = *spec.cli;
   resumed_ = !cli.resume_dir.empty();
   nlohmann::json changed = nlohmann::json::object();
@@ -233,6 +239,12 @@ double TrainingRun::finish_step() {
   averager_->finish();
   grad_norm_ = clip_grad_norm(parameters_, spec_.optim.clip_grad_norm);
   optimizer_.step();
+  if (state_.step + 1 == weights_fault_step_) {
+    // Test hook (GENBOX_FAULT_NAN_WEIGHTS_AT_STEP): a step whose update leaves a weight NaN
+    // while its loss was finite, as a real divergence can.
+    torch::NoGradGuard no_grad;
+    parameters_.front().view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  }
   if (ema_) ema_->update(model_);
   state_.step += 1;
   state_.sampler_position = sampler_.position();

@@ -142,6 +142,7 @@ class TrainingRun {
   bool closed_ = false;  // a final status is written
   int64_t fault_step_ = -1;
   int fault_rank_ = -1;
+  int64_t weights_fault_step_ = -1;
   int agreed_signal_ = 0;
   int64_t saved_at_ = -1;
   double lr_ = 0, grad_norm_ = 0;

@@ -137,6 +137,8 @@ inline Schema describe(DetrConfig& c) {
       throw ConfigError(fmt::format("data.min_scale = {} exceeds data.max_scale = {}", o.min_scale, o.max_scale));
     if (o.min_height > o.height || o.min_width > o.width)
       throw ConfigError("data.min_height and data.min_width must not exceed data.height and data.width");
+    if (c.model.backbone_channels.empty())
+      throw ConfigError("model.backbone_channels = [] must name at least one stage's channels");
     if (c.model.width % c.model.heads != 0)
       throw ConfigError(
           fmt::format("model.width = {} must be divisible by model.heads = {}", c.model.width, c.model.heads));

@@ -115,6 +115,8 @@ inline Schema describe(RfConfig& c) {
         diffusion::with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
     if (o.width % o.heads != 0)
       throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
+    if (c.eval.steps.empty() || c.eval.guidance.empty())
+      throw ConfigError("eval.steps and eval.guidance must each hold at least one value");
   });
   return s;
 }

@@ -102,3 +102,41 @@ TEST_CASE("the keeper keeps last, best and the newest numbered checkpoints") {
   CHECK(std::filesystem::exists(dir / "step_0000020.pt"));
   CHECK(std::filesystem::exists(dir / "step_0000030.pt"));
 }
+
+TEST_CASE("a checkpoint whose tensors no longer match their checksum is a DataError naming it") {
+  TempDir dir;
+  torch::manual_seed(3);
+  torch::nn::Linear model(4, 3);
+  save_checkpoint(dir / "c.pt", *model, nullptr, nullptr, {1, 0, 0.5});
+  // Rewrite the archive with one weight changed and every other entry, the checksum included,
+  // as it was: what damaged bytes inside a tensor amount to.
+  torch::serialize::InputArchive in;
+  in.load_from((dir / "c.pt").string());
+  torch::serialize::OutputArchive out;
+  for (const std::string& key : in.keys()) {
+    torch::Tensor value;
+    if (!in.try_read(key, value)) continue;
+    if (key == "model/weight") value = value.clone().index_put_({0, 0}, value[0][0] + 1);
+    out.write(key, value);
+  }
+  out.save_to((dir / "damaged.pt").string());
+  torch::nn::Linear restored(4, 3);
+  CHECK_THROWS_WITH_AS(load_weights(dir / "damaged.pt", *restored, false),
+                       doctest::Contains("damaged.pt: damaged: the model tensors do not match the checksum"),
+                       DataError);
+  CHECK(load_weights(dir / "c.pt", *restored, false) == false);
+  CHECK(torch::equal(restored->weight, model->weight));
+}
+
+TEST_CASE("weights that are not finite cannot be loaded for evaluation") {
+  TempDir dir;
+  torch::nn::Linear model(4, 3);
+  {
+    torch::NoGradGuard no_grad;
+    model->bias[1] = std::numeric_limits<float>::quiet_NaN();
+  }
+  save_checkpoint(dir / "nan.pt", *model, nullptr, nullptr, {1, 0, 0.5});
+  torch::nn::Linear restored(4, 3);
+  CHECK_THROWS_WITH_AS(load_weights(dir / "nan.pt", *restored, false), doctest::Contains("weight 'bias' is not finite"),
+                       DataError);
+}
