@@ -41,6 +41,7 @@ td.missing{color:#bbb}
 .plots svg{width:100%;height:auto;border:1px solid #ececec;border-radius:6px;background:#fff}
 .status-finished{color:#2e7d32}.status-running{color:#1565c0}
 .status-failed{color:#c62828}.status-interrupted{color:#e65100}
+.status-crashed{color:#c62828;font-weight:bold}.status-stale{color:#6d4c41}
 .samples{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 figure{margin:0}
 figure img{display:block;width:280px;image-rendering:pixelated;border:1px solid #ececec}

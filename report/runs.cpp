@@ -2,14 +2,19 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <ctime>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
 #include "base/fsutil.hpp"
+#include "base/run.hpp"
 #include "report/diff.hpp"
 
 namespace genbox::report {
@@ -132,6 +137,22 @@ nlohmann::json parse_json_object(const std::string& text, const fs::path& path) 
   return object;
 }
 
+// A run that says "running" may have died without a word (kill -9, a lost machine): on this
+// host its process is checked; elsewhere a heartbeat older than two hours makes it "stale".
+std::string liveness(const nlohmann::json& meta) {
+  auto pid = meta.find("pid");
+  if (string_field(meta, "host") == host_name() && pid != meta.end() && pid->is_number_integer()) {
+    errno = 0;
+    if (kill(static_cast<pid_t>(pid->get<int64_t>()), 0) != 0 && errno == ESRCH) return "crashed";
+    return "running";
+  }
+  std::string heartbeat = string_field(meta, "heartbeat");
+  std::tm beat{};
+  if (heartbeat.empty() || !strptime(heartbeat.c_str(), "%Y-%m-%dT%H:%M:%SZ", &beat)) return "running";
+  double age = std::difftime(std::time(nullptr), timegm(&beat));
+  return age > 2 * 3600 ? "stale" : "running";
+}
+
 Meta read_meta(const fs::path& path, const std::string& parent_name) {
   nlohmann::json meta = parse_json_object(read_file(path), path);
   Meta parsed;
@@ -139,6 +160,7 @@ Meta read_meta(const fs::path& path, const std::string& parent_name) {
   if (parsed.experiment.empty()) parsed.experiment = parent_name;
   parsed.status = string_field(meta, "status");
   if (parsed.status.empty()) parsed.status = "unknown";
+  if (parsed.status == "running") parsed.status = liveness(meta);
   parsed.run_name = string_field(meta, "run_name");
   parsed.command = string_field(meta, "command");
   parsed.git_commit = string_field(meta, "git_commit");

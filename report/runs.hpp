@@ -18,7 +18,9 @@ namespace genbox::report {
 
 struct Meta {
   std::string experiment;  // falls back to the parent directory's name
-  std::string status;      // running, finished, interrupted, failed; "unknown" when absent
+  // running, finished, interrupted, failed; "crashed" when it says running but its process is
+  // gone (this host), "stale" when its heartbeat stopped hours ago (another host); "unknown".
+  std::string status;
   std::string run_name, command, git_commit, device, started, finished;
   std::optional<std::int64_t> step;
   std::optional<double> wall_time_s;

@@ -1,10 +1,12 @@
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
 
+#include "base/run.hpp"
 #include "report/runs.hpp"
 #include "tests/report/fixture_runs.hpp"
 
@@ -210,4 +212,23 @@ TEST_CASE("a corrupt meta.json refuses the run, a corrupt config.toml is only a 
   CHECK(run.meta.experiment == dir.path.parent_path().filename().string());
   REQUIRE(run.warnings.size() == 1);
   CHECK(run.warnings[0].find("config.toml:2:") != std::string::npos);
+}
+
+TEST_CASE("a run that says running but whose process is gone shows as crashed; a silent remote one as stale") {
+  TempDir dir;
+  dir.write("config.toml", "[run]\nname = \"x\"\n");
+  dir.write("metrics.jsonl", "");
+  // A pid that surely ended: a child that has exited and been reaped.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const std::string host = genbox::host_name();
+  auto status_with = [&](const std::string& fields) {
+    dir.write("meta.json", R"({"experiment": "nice", "status": "running", )" + fields + "}");
+    return load_run(dir.path).meta.status;
+  };
+  CHECK(status_with(R"("pid": )" + std::to_string(child) + R"(, "host": ")" + host + "\"") == "crashed");
+  CHECK(status_with(R"("pid": )" + std::to_string(getpid()) + R"(, "host": ")" + host + "\"") == "running");
+  CHECK(status_with(R"("pid": 1, "host": "elsewhere", "heartbeat": "2020-01-01T00:00:00Z")") == "stale");
+  CHECK(status_with(R"("pid": 1, "host": "elsewhere", "heartbeat": ")" + genbox::utc_timestamp() + "\"") == "running");
 }
