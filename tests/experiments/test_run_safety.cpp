@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/torch.h>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "tests/support.hpp"
@@ -107,4 +109,43 @@ TEST_CASE("SIGHUP (a dropped ssh session) stops a run like SIGTERM, with a check
   CHECK(WEXITSTATUS(status) == 143);
   CHECK(meta_of(run)["status"] == "interrupted");
   CHECK(checkpoint_step(run / "checkpoints/last.pt") == meta_of(run)["step"].get<int64_t>());
+}
+
+TEST_CASE("kill -9 at seeded random moments, then resume: the run ends bitwise where an unbroken one does") {
+  TempDir out;
+  const std::string keys = kToy + " train.steps=300 train.eval_every=100 train.checkpoint_every=1";
+  REQUIRE(run_command(binary("nice") + " train" + keys + " run.name=straight run.out_dir=" + (out / "a").string())
+              .exit_code == 0);
+  std::filesystem::path straight = only_run(out / "a", "nice");
+  // The broken run: started, then killed mid-flight (mid-checkpoint-write at times) and resumed.
+  std::mt19937 random(20261124);
+  std::filesystem::path broken;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    std::string line = broken.empty() ? binary("nice") + " train" + keys + " run.out_dir=" + (out / "b").string()
+                                      : binary("nice") + " train --resume " + broken.string();
+    pid_t child = fork();
+    if (child == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + line + " > /dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + random() % 600));
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (broken.empty() && std::filesystem::exists(out / "b" / "nice")) broken = only_run(out / "b", "nice");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) break;  // it finished before the kill
+  }
+  REQUIRE_FALSE(broken.empty());
+  auto finished = run_command(binary("nice") + " train --resume " + broken.string());
+  INFO(finished.output);
+  REQUIRE(finished.exit_code == 0);
+  CHECK(meta_of(broken)["status"] == "finished");
+  // The kills landed mid-run: the run was resumed from several points.
+  CHECK(meta_of(broken)["resumed"].size() >= 3);
+  auto a = checkpoint_tensors(straight / "checkpoints/last.pt"), b = checkpoint_tensors(broken / "checkpoints/last.pt");
+  REQUIRE(a.size() == b.size());
+  for (const auto& [key, tensor] : a) {
+    CAPTURE(key);
+    CHECK(torch::equal(tensor, b[key]));
+  }
 }
