@@ -1,4 +1,4 @@
-// A corpus of malformed inputs against the programs as a user runs them: command lines, config
+// A corpus of malformed inputs (134 of them) against the programs as a user runs them: command lines, config
 // files, IDX and COCO data, run directories and checkpoints. Every case must end with its
 // documented exit code and a message naming what is at fault, never a crash (abort, segfault),
 // a stack trace or a hang; and a failed resume leaves the run directory as it was, byte for byte.
@@ -355,6 +355,44 @@ TEST_CASE("malformed inputs end with their exit code and a message naming the fa
       {"compare of a file", [&](auto, auto r) { return compare + " " + (r / "config.toml").string(); }, 3,
        "not a directory"},
   };
+
+  // Generated families: every program against the same kinds of bad override, and an IDX
+  // image file cut at every offset of its header and into its data.
+  const std::vector<std::pair<std::string, std::string>> bad_overrides = {
+      {"train.steps=-1", "train.steps"},
+      {"train.batch_size=0", "train.batch_size"},
+      {"train.batch_size=\"big\"", "train.batch_size"},
+      {"optim.lr=-0.1", "optim.lr"},
+      {"optim.lr=nan", "optim.lr"},
+      {"optim.lr=inf", "optim.lr"},
+      {"optim.name=sgd", "optim.name"},
+      {"optim.beta2=1.5", "optim.beta2"},
+      {"device.device=tpu", "device.device"},
+      {"device.device=cuda:x", "device.device"},
+      {"device.precision=fp8", "device.precision"},
+      {"device.threads=-2", "device.threads"},
+      {"run.seed=-5", "run.seed"},
+      {"run.name=\"\"", "run.name"},
+      {"distributed.backend=mpi", "distributed.backend"},
+      {"distributed.timeout_s=0", "distributed.timeout_s"},
+      {"train=3", "train"},
+      {"=3", "expected key.path=value"},
+      {"train.steps", "unexpected argument 'train.steps'"},
+      {"train.steps=[1,2]", "train.steps"},
+  };
+  for (const std::string& program : {nice, rf, detr})
+    for (const auto& [override_text, message] : bad_overrides)
+      cases.push_back({program.substr(program.rfind('/') + 1) + " " + override_text,
+                       [program = program, o = override_text](auto, auto) { return program + " train " + o; }, 2,
+                       message});
+  const std::string header = idx_header({2, 4, 4});
+  for (size_t cut = 1; cut < header.size() + 8; cut += 2)
+    cases.push_back({"IDX images cut at byte " + std::to_string(cut),
+                     [&, cut](auto d, auto) {
+                       write_set(d / "s", (header + std::string(32, '\5')).substr(0, cut));
+                       return nice + " train data.dataset=idx data.root=" + (d / "s").string();
+                     },
+                     3, "t10k-images-idx3-ubyte"});
 
   int index = 0;
   for (const Case& c : cases) {
