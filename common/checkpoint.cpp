@@ -6,8 +6,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -116,21 +114,15 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   auto gens = generators();
   for (size_t i = 0; i < gens.size(); ++i) archive.write(fmt::format("rng/{}", i), gens[i].get_state());
 
-  // Written beside, then renamed over: a killed or failed write never leaves half a file, and a
-  // failed one (a full disk) leaves no temporary behind.
-  std::filesystem::path tmp = temporary_sibling(path);
-  errno = 0;
-  try {
-    archive.save_to(tmp.string());
-    std::filesystem::rename(tmp, path);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    const c10::Error* torch_error = dynamic_cast<const c10::Error*>(&e);
-    std::string why = torch_error ? torch_error->what_without_backtrace() : e.what();
-    throw DataError(fmt::format("{}: cannot write the checkpoint: {}{}", path.string(), why.substr(0, why.find('\n')),
-                                errno ? fmt::format(" ({})", std::strerror(errno)) : ""));
-  }
+  // Serialised in memory, then written beside and renamed over: a killed or failed write never
+  // leaves half a file, and a failed one (a full disk) leaves no temporary and names the reason.
+  // (LibTorch's file writer, failing mid-file, throws again from its destructor.)
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t size) -> size_t {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  write_file_atomic(path, bytes);
 }
 
 namespace {

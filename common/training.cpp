@@ -178,11 +178,7 @@ TrainingRun::~TrainingRun() {
   on_fatal_error(nullptr);
   // Leaving by an exception (a lost process, a full disk) must not leave the run "running".
   if (!run_ || closed_ || std::uncaught_exceptions() == 0) return;
-  try {
-    run_->meta()["failure"] = "stopped by an error; the program printed it on stderr";
-    write_status("failed");
-  } catch (const std::exception&) {
-  }
+  mark_failed("stopped by an error; the program printed it on stderr");
 }
 
 bool TrainingRun::due(int64_t every) const {
@@ -268,8 +264,13 @@ void TrainingRun::log_train(nlohmann::json values, const std::string& summary) {
   values["lr"] = lr_;
   values["grad_norm"] = grad_norm_;
   if (!run_) return;
-  run_->append_metrics(state_.step, "train", values);
-  run_->write_meta();  // the heartbeat that tells a live run from a dead one
+  try {
+    run_->append_metrics(state_.step, "train", values);
+    run_->write_meta();  // the heartbeat that tells a live run from a dead one
+  } catch (const DataError& e) {
+    mark_failed(e.what());
+    throw;
+  }
   run_->log(progress_.line(state_.step, summary), !progress_.interactive());
 }
 
@@ -307,8 +308,23 @@ void TrainingRun::save_checkpoint() {
     throw NonFiniteError(message);
   }
   if (!run_) return;
-  checkpoints_->save(model_, ema_, &optimizer_, state_);
-  run_->write_meta();
+  try {
+    checkpoints_->save(model_, ema_, &optimizer_, state_);
+    run_->write_meta();
+  } catch (const DataError& e) {
+    mark_failed(e.what());
+    throw;
+  }
+}
+
+void TrainingRun::mark_failed(const std::string& reason) {
+  // Best effort: the error may be the disk that meta.json lives on.
+  try {
+    run_->meta()["failure"] = reason;
+    write_status("failed");
+  } catch (const std::exception&) {
+    closed_ = true;
+  }
 }
 
 std::optional<int> TrainingRun::stop_requested() {

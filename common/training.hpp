@@ -126,6 +126,7 @@ class TrainingRun {
 
  private:
   void write_status(const std::string& status);
+  void mark_failed(const std::string& reason);
   RunSpec spec_;
   World& world_;
   torch::nn::Module& model_;
