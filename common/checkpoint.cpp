@@ -79,18 +79,32 @@ void write_tensors(torch::serialize::OutputArchive& archive, const std::string& 
 }
 
 // From the file, or from `bytes` when given (a copy of the file that rank 0 broadcast).
+// Runs a read of the checkpoint at `path`: whatever LibTorch throws on damaged bytes (c10::Error,
+// the TorchScript importer's ErrorReport, ...) becomes one DataError naming the file.
+template <typename Fn>
+auto reading(const std::filesystem::path& path, Fn&& read) {
+  try {
+    return read();
+  } catch (const DataError&) {
+    throw;
+  } catch (const std::exception& e) {
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+    std::string why = torch_error ? torch_error->what_without_backtrace() : e.what();
+    why.erase(0, why.find_first_not_of(" \n"));
+    throw DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why.substr(0, why.find('\n'))));
+  }
+}
+
 torch::serialize::InputArchive open_archive(const std::filesystem::path& path, const std::string* bytes = nullptr) {
   if (!bytes && !std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
   torch::serialize::InputArchive archive;
-  try {
+  reading(path, [&] {
     if (bytes)
       archive.load_from(bytes->data(), bytes->size());
     else
       archive.load_from(path.string());
-  } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    throw DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why.substr(0, why.find('\n'))));
-  }
+    return 0;
+  });
   return archive;
 }
 }  // namespace
@@ -174,23 +188,26 @@ void copy_atomic(const std::filesystem::path& from, const std::filesystem::path&
 TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
                               torch::optim::Optimizer* optimizer, bool restore_rng) {
   torch::serialize::InputArchive archive = open_archive(path);
-  return restore(archive, path, model, ema, optimizer, restore_rng);
+  return reading(path, [&] { return restore(archive, path, model, ema, optimizer, restore_rng); });
 }
 
 TrainingState load_checkpoint_bytes(const std::string& bytes, const std::filesystem::path& path,
                                     torch::nn::Module& model, Ema* ema, torch::optim::Optimizer* optimizer,
                                     bool restore_rng) {
   torch::serialize::InputArchive archive = open_archive(path, &bytes);
-  return restore(archive, path, model, ema, optimizer, restore_rng);
+  return reading(path, [&] { return restore(archive, path, model, ema, optimizer, restore_rng); });
 }
 
 bool load_weights(const std::filesystem::path& path, torch::nn::Module& model, bool prefer_ema) {
   torch::serialize::InputArchive archive = open_archive(path);
-  torch::Tensor probe;
   auto state = named_state(model);
-  bool has_ema = !state.empty() && archive.try_read("ema/" + state.front().first, probe);
-  bool use_ema = prefer_ema && has_ema;
-  read_tensors(archive, use_ema ? "ema" : "model", state, path);
+  bool use_ema = reading(path, [&] {
+    torch::Tensor probe;
+    bool has_ema = !state.empty() && archive.try_read("ema/" + state.front().first, probe);
+    bool ema = prefer_ema && has_ema;
+    read_tensors(archive, ema ? "ema" : "model", state, path);
+    return ema;
+  });
   for (const auto& [name, tensor] : state)
     if (tensor.is_floating_point() && !torch::isfinite(tensor).all().item<bool>())
       throw DataError(fmt::format("{}: weight '{}' is not finite; this checkpoint cannot be evaluated or sampled",

@@ -1,0 +1,54 @@
+#include "tests/fuzz/harnesses_torch.hpp"
+
+#include <unistd.h>
+
+#include <torch/torch.h>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "base/errors.hpp"
+#include "common/checkpoint.hpp"
+#include "common/optim.hpp"
+#include "detection/coco_json.hpp"
+
+namespace genbox::fuzz {
+
+namespace {
+// The bytes as a file private to this process (the readers open paths).
+std::string as_file(const uint8_t* data, size_t size, const std::string& name) {
+  std::string path = "/tmp/genbox-fuzz-" + std::to_string(getpid()) + "-" + name;
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(data, 1, size, f);
+  std::fclose(f);
+  return path;
+}
+}  // namespace
+
+int coco(const uint8_t* data, size_t size) {
+  std::string path = as_file(data, size, "coco.json");
+  try {
+    detection::read_coco_detection(path, std::filesystem::path(path).parent_path() / "genbox-fuzz-no-images");
+  } catch (const DataError&) {
+  }
+  return 0;
+}
+
+int checkpoint(const uint8_t* data, size_t size) {
+  std::string path = as_file(data, size, "checkpoint.pt");
+  torch::nn::Linear model(4, 3);
+  try {
+    load_weights(path, *model, true);
+  } catch (const DataError&) {
+  }
+  try {
+    OptimSettings settings;
+    auto optimizer = make_optimizer(*model, settings);
+    Ema ema(*model, 0.9);
+    load_checkpoint(path, *model, &ema, optimizer.get(), false);
+  } catch (const DataError&) {
+  }
+  return 0;
+}
+
+}  // namespace genbox::fuzz

@@ -1,0 +1,14 @@
+// Fuzz harnesses for the readers that need LibTorch (see harnesses.hpp for the contract).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace genbox::fuzz {
+
+// A COCO detection annotation file (with no image files beside it).
+int coco(const uint8_t* data, size_t size);
+// A checkpoint file, loaded for evaluation and for a resume into a small model.
+int checkpoint(const uint8_t* data, size_t size);
+
+}  // namespace genbox::fuzz
