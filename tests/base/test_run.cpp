@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "base/errors.hpp"
 #include "base/fsutil.hpp"
 #include "base/progress.hpp"
 #include "base/run.hpp"
@@ -86,6 +87,20 @@ TEST_CASE("atomic writes replace the whole file and leave no temporary behind") 
   write_file_atomic(out / "a.txt", "second");
   CHECK(read_file(out / "a.txt") == "second");
   CHECK(std::distance(std::filesystem::directory_iterator(out.path()), std::filesystem::directory_iterator()) == 1);
+}
+
+TEST_CASE("a write that fails is a DataError naming the file and the reason, and leaves nothing behind") {
+  TempDir out;
+  // A file where a directory should be: the OS refuses the temporary's creation.
+  write_file_atomic(out / "plain", "x");
+  const std::string expected = (out / "plain" / "meta.json").string() + ": cannot write: Not a directory";
+  CHECK_THROWS_WITH_AS(write_file_atomic(out / "plain" / "meta.json", "{}"), doctest::Contains(expected.c_str()),
+                       genbox::DataError);
+  // A rename onto a directory fails after the temporary was written: it is removed.
+  std::filesystem::create_directories(out / "dir" / "inner");
+  CHECK_THROWS_AS(write_file_atomic(out / "dir", "x"), genbox::DataError);
+  CHECK(std::distance(std::filesystem::directory_iterator(out.path()), std::filesystem::directory_iterator()) == 2);
+  CHECK_THROWS_WITH_AS(read_file(out / "absent"), doctest::Contains("absent: cannot read"), genbox::DataError);
 }
 
 TEST_CASE("durations are short and readable") {
