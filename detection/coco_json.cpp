@@ -8,9 +8,11 @@
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -26,6 +28,19 @@ template <typename T>
 T field(const json& entry, const char* key, const std::filesystem::path& file, const std::string& where) {
   auto it = entry.find(key);
   if (it == entry.end()) throw DataError(fmt::format("{}: {} has no \"{}\"", file.string(), where, key));
+  if constexpr (std::is_integral_v<T>) {
+    // JSON numbers convert to integers only when they are whole and in range: anything else
+    // would be undefined behaviour, not a value.
+    const bool in_range =
+        it->is_number_integer()
+            ? !(it->is_number_unsigned() && it->template get<uint64_t>() > uint64_t(std::numeric_limits<T>::max()))
+            : it->is_number_float() && std::isfinite(it->template get<double>()) &&
+                  std::abs(it->template get<double>()) < 9e15 &&
+                  std::trunc(it->template get<double>()) == it->template get<double>();
+    if (!in_range)
+      throw DataError(fmt::format("{}: {} has a \"{}\" that is not a whole number in range ({})", file.string(), where,
+                                  key, it->dump().substr(0, 40)));
+  }
   try {
     return it->get<T>();
   } catch (const json::exception& e) {
