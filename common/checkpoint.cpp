@@ -4,8 +4,12 @@
 #include <fmt/ranges.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -95,14 +99,103 @@ auto reading(const std::filesystem::path& path, Fn&& read) {
   }
 }
 
+// While alive, the process may map at most `extra` bytes more than it has mapped now.
+class AddressSpaceCap {
+ public:
+  explicit AddressSpaceCap(uint64_t extra) {
+    long pages = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    if (pages <= 0 || getrlimit(RLIMIT_AS, &previous_) != 0) return;
+    rlimit capped = previous_;
+    capped.rlim_cur = std::min<rlim_t>(previous_.rlim_cur, rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + extra);
+    active_ = setrlimit(RLIMIT_AS, &capped) == 0;
+  }
+  ~AddressSpaceCap() {
+    if (active_) setrlimit(RLIMIT_AS, &previous_);
+  }
+  AddressSpaceCap(const AddressSpaceCap&) = delete;
+  AddressSpaceCap& operator=(const AddressSpaceCap&) = delete;
+
+ private:
+  rlimit previous_{};
+  bool active_ = false;
+};
+
+uint64_t little_endian(const std::string& bytes, size_t at, int width) {
+  uint64_t value = 0;
+  for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
+// A checkpoint is a zip archive. LibTorch allocates each entry at the size its directory
+// claims, so a damaged directory could ask for gigabytes: every entry's sizes must fit in the
+// file before LibTorch reads it.
+void check_zip_sizes(const std::string& bytes, const std::filesystem::path& path) {
+  auto damaged = [&](const std::string& why) {
+    return DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why));
+  };
+  const size_t n = bytes.size();
+  size_t end = std::string::npos;  // the end-of-central-directory record, searched from the back
+  for (size_t i = n >= 22 ? n - 22 : 0; n >= 22; --i) {
+    if (little_endian(bytes, i, 4) == 0x06054b50) {
+      end = i;
+      break;
+    }
+    if (i == 0 || n - i > 65557) break;
+  }
+  if (end == std::string::npos) throw damaged("no zip directory");
+  uint64_t entries = little_endian(bytes, end + 10, 2), offset = little_endian(bytes, end + 16, 4);
+  if (offset == 0xffffffff || entries == 0xffff) {
+    // Zip64: the locator just before points at the zip64 end record.
+    if (end < 20 || little_endian(bytes, end - 20, 4) != 0x07064b50) throw damaged("a broken zip64 locator");
+    uint64_t record = little_endian(bytes, end - 12, 8);
+    if (record + 56 > n || little_endian(bytes, record, 4) != 0x06064b50) throw damaged("a broken zip64 directory");
+    entries = little_endian(bytes, record + 32, 8);
+    offset = little_endian(bytes, record + 48, 8);
+  }
+  size_t at = offset;
+  for (uint64_t e = 0; e < entries; ++e) {
+    if (at + 46 > n || little_endian(bytes, at, 4) != 0x02014b50) throw damaged("a broken zip directory entry");
+    uint64_t compressed = little_endian(bytes, at + 20, 4), size = little_endian(bytes, at + 24, 4);
+    const size_t name = little_endian(bytes, at + 28, 2), extra = little_endian(bytes, at + 30, 2),
+                 comment = little_endian(bytes, at + 32, 2);
+    if (at + 46 + name + extra + comment > n) throw damaged("a broken zip directory entry");
+    for (size_t x = at + 46 + name; x + 4 <= at + 46 + name + extra;) {
+      const uint64_t id = little_endian(bytes, x, 2), length = little_endian(bytes, x + 2, 2);
+      if (id == 0x0001) {  // zip64 sizes, present only for the fields that overflowed
+        size_t field = x + 4;
+        if (size == 0xffffffff && field + 8 <= x + 4 + length) size = little_endian(bytes, field, 8), field += 8;
+        if (compressed == 0xffffffff && field + 8 <= x + 4 + length) compressed = little_endian(bytes, field, 8);
+      }
+      x += 4 + length;
+    }
+    if (size > n || compressed > n) throw damaged(fmt::format("an entry claims {} bytes in a file of {}", size, n));
+    at += 46 + name + extra + comment;
+  }
+}
+
 torch::serialize::InputArchive open_archive(const std::filesystem::path& path, const std::string* bytes = nullptr) {
   if (!bytes && !std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
+  std::string read;
+  if (!bytes) {
+    read = read_file(path);
+    bytes = &read;
+  }
+  check_zip_sizes(*bytes, path);
   torch::serialize::InputArchive archive;
   reading(path, [&] {
-    if (bytes)
+    // A damaged pickle inside can make LibTorch's unpickler allocate gigabytes it then fills; the
+    // address space is capped while it parses, so that becomes a bad_alloc, then a DataError.
+    AddressSpaceCap cap(512 * 1024 * 1024 + 16 * bytes->size());
+    try {
       archive.load_from(bytes->data(), bytes->size());
-    else
-      archive.load_from(path.string());
+    } catch (const std::bad_alloc&) {
+      throw DataError(fmt::format("{}: not a readable checkpoint (it asks for far more memory than its {} bytes hold)",
+                                  path.string(), bytes->size()));
+    }
     return 0;
   });
   return archive;
