@@ -124,56 +124,58 @@ class AddressSpaceCap {
   bool active_ = false;
 };
 
-uint64_t little_endian(const std::string& bytes, size_t at, int width) {
-  uint64_t value = 0;
-  for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
-  return value;
-}
-
 // A checkpoint is a zip archive. LibTorch allocates each entry at the size its directory
 // claims, so a damaged directory could ask for gigabytes: every entry's sizes must fit in the
-// file before LibTorch reads it.
+// file before LibTorch reads it. Every read here is bounds-checked: the directory itself may lie.
 void check_zip_sizes(const std::string& bytes, const std::filesystem::path& path) {
   auto damaged = [&](const std::string& why) {
     return DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why));
   };
-  const size_t n = bytes.size();
-  size_t end = std::string::npos;  // the end-of-central-directory record, searched from the back
-  for (size_t i = n >= 22 ? n - 22 : 0; n >= 22; --i) {
-    if (little_endian(bytes, i, 4) == 0x06054b50) {
+  const uint64_t n = bytes.size();
+  // Little-endian unsigned of `width` bytes at `at`, which must lie inside the file.
+  auto read = [&](uint64_t at, int width) {
+    if (at > n || n - at < uint64_t(width)) throw damaged("a zip directory pointing outside the file");
+    uint64_t value = 0;
+    for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+    return value;
+  };
+  if (n < 22) throw damaged("no zip directory");
+  uint64_t end = n;  // the end-of-central-directory record, searched from the back
+  for (uint64_t i = n - 22; n - i <= 65557; --i) {
+    if (read(i, 4) == 0x06054b50) {
       end = i;
       break;
     }
-    if (i == 0 || n - i > 65557) break;
+    if (i == 0) break;
   }
-  if (end == std::string::npos) throw damaged("no zip directory");
-  uint64_t entries = little_endian(bytes, end + 10, 2), offset = little_endian(bytes, end + 16, 4);
-  if (offset == 0xffffffff || entries == 0xffff) {
+  if (end == n) throw damaged("no zip directory");
+  uint64_t entries = read(end + 10, 2), at = read(end + 16, 4);
+  if (at == 0xffffffff || entries == 0xffff) {
     // Zip64: the locator just before points at the zip64 end record.
-    if (end < 20 || little_endian(bytes, end - 20, 4) != 0x07064b50) throw damaged("a broken zip64 locator");
-    uint64_t record = little_endian(bytes, end - 12, 8);
-    if (record + 56 > n || little_endian(bytes, record, 4) != 0x06064b50) throw damaged("a broken zip64 directory");
-    entries = little_endian(bytes, record + 32, 8);
-    offset = little_endian(bytes, record + 48, 8);
+    if (end < 20 || read(end - 20, 4) != 0x07064b50) throw damaged("a broken zip64 locator");
+    uint64_t record = read(end - 12, 8);
+    if (read(record, 4) != 0x06064b50) throw damaged("a broken zip64 directory");
+    entries = read(record + 32, 8);
+    at = read(record + 48, 8);
   }
-  size_t at = offset;
   for (uint64_t e = 0; e < entries; ++e) {
-    if (at + 46 > n || little_endian(bytes, at, 4) != 0x02014b50) throw damaged("a broken zip directory entry");
-    uint64_t compressed = little_endian(bytes, at + 20, 4), size = little_endian(bytes, at + 24, 4);
-    const size_t name = little_endian(bytes, at + 28, 2), extra = little_endian(bytes, at + 30, 2),
-                 comment = little_endian(bytes, at + 32, 2);
-    if (at + 46 + name + extra + comment > n) throw damaged("a broken zip directory entry");
-    for (size_t x = at + 46 + name; x + 4 <= at + 46 + name + extra;) {
-      const uint64_t id = little_endian(bytes, x, 2), length = little_endian(bytes, x + 2, 2);
+    if (read(at, 4) != 0x02014b50) throw damaged("a broken zip directory entry");
+    uint64_t compressed = read(at + 20, 4), size = read(at + 24, 4);
+    const uint64_t name = read(at + 28, 2), extra = read(at + 30, 2), comment = read(at + 32, 2);
+    const uint64_t extra_begin = at + 46 + name, extra_end = extra_begin + extra;
+    if (extra_end + comment > n) throw damaged("a broken zip directory entry");
+    for (uint64_t x = extra_begin; x + 4 <= extra_end;) {
+      const uint64_t id = read(x, 2), length = read(x + 2, 2);
+      if (x + 4 + length > extra_end) throw damaged("a broken zip extra field");
       if (id == 0x0001) {  // zip64 sizes, present only for the fields that overflowed
-        size_t field = x + 4;
-        if (size == 0xffffffff && field + 8 <= x + 4 + length) size = little_endian(bytes, field, 8), field += 8;
-        if (compressed == 0xffffffff && field + 8 <= x + 4 + length) compressed = little_endian(bytes, field, 8);
+        uint64_t field = x + 4;
+        if (size == 0xffffffff && field + 8 <= x + 4 + length) size = read(field, 8), field += 8;
+        if (compressed == 0xffffffff && field + 8 <= x + 4 + length) compressed = read(field, 8);
       }
       x += 4 + length;
     }
     if (size > n || compressed > n) throw damaged(fmt::format("an entry claims {} bytes in a file of {}", size, n));
-    at += 46 + name + extra + comment;
+    at = extra_end + comment;
   }
 }
 
