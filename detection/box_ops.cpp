@@ -76,6 +76,15 @@ torch::Tensor generalized_box_iou(const torch::Tensor& a, const torch::Tensor& b
   return generalized(a.unsqueeze(1), b.unsqueeze(0));
 }
 
+torch::Tensor generalized_box_iou_batched(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.dim() != 3 || b.dim() != 3 || a.size(0) != b.size(0))
+    throw std::invalid_argument(fmt::format("batched generalized IoU expects [B, N, 4] and [B, M, 4], got {} and {}",
+                                            fmt::join(a.sizes(), "x"), fmt::join(b.sizes(), "x")));
+  check_corner_boxes(a.reshape({-1, 4}), "first");
+  check_corner_boxes(b.reshape({-1, 4}), "second");
+  return generalized(a.unsqueeze(2), b.unsqueeze(1));
+}
+
 torch::Tensor generalized_box_iou_aligned(const torch::Tensor& a, const torch::Tensor& b) {
   check_corner_boxes(a, "first");
   check_corner_boxes(b, "second");

@@ -22,6 +22,9 @@ torch::Tensor box_iou(const torch::Tensor& a, const torch::Tensor& b);
 // first box with x2 < x1 or y2 < y1 and its coordinates; NaN coordinates pass through as NaN so
 // that callers can report them with more context.
 torch::Tensor generalized_box_iou(const torch::Tensor& a, const torch::Tensor& b);
+// The same per batch element: [B, N, 4] x [B, M, 4] -> [B, N, M], with one degenerate-box check
+// (one host sync) for the whole batch.
+torch::Tensor generalized_box_iou_batched(const torch::Tensor& a, const torch::Tensor& b);
 
 // Generalized IoU of aligned pairs [N, 4] x [N, 4] -> [N]: the diagonal of the pairwise matrix
 // without building it. Rejects degenerate boxes the same way.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "detection/assignment.hpp"
@@ -56,36 +57,72 @@ torch::Tensor HungarianMatcher::pair_costs(const torch::Tensor& logits, const to
   return options_.class_weight * class_cost + options_.bbox_weight * l1_cost + options_.giou_weight * giou_cost;
 }
 
+torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const torch::Tensor& boxes,
+                                            const std::vector<Targets>& targets) const {
+  check_inputs(logits, boxes, targets);
+  torch::NoGradGuard no_grad;
+  int64_t most = 0;
+  for (const Targets& t : targets) most = std::max(most, t.size());
+  const int64_t batch = logits.size(0), queries = logits.size(1);
+  // Targets padded on the host as plain arrays, then moved in one copy each; padding boxes are a
+  // valid box at the centre.
+  torch::Tensor labels = torch::zeros({batch, most}, torch::kLong);
+  torch::Tensor target_boxes = torch::full({batch, most, 4}, 0.5f);
+  int64_t* label_data = labels.data_ptr<int64_t>();
+  float* box_data = target_boxes.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t n = targets[b].size();
+    if (n == 0) continue;
+    torch::Tensor l = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
+    torch::Tensor x = targets[b].boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    std::copy(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n, label_data + b * most);
+    std::copy(x.data_ptr<float>(), x.data_ptr<float>() + 4 * n, box_data + b * most * 4);
+  }
+  if (most == 0) return torch::zeros({batch, queries, 0}, logits.options().dtype(torch::kFloat));
+  labels = labels.to(logits.device());
+  target_boxes = target_boxes.to(boxes.device());
+
+  torch::Tensor flat_logits = logits.to(torch::kFloat), flat_boxes = boxes.to(torch::kFloat);
+  torch::Tensor index = labels.unsqueeze(1).expand({batch, queries, most});
+  torch::Tensor class_cost;
+  if (options_.focal) {
+    torch::Tensor p = flat_logits.narrow(2, 0, logits.size(2) - 1).sigmoid().gather(2, index);
+    const double a = options_.focal_alpha, g = options_.focal_gamma, eps = 1e-8;
+    torch::Tensor positive = a * (1 - p).pow(g) * -(p + eps).log();
+    torch::Tensor negative = (1 - a) * p.pow(g) * -(1 - p + eps).log();
+    class_cost = positive - negative;
+  } else {
+    class_cost = -flat_logits.softmax(2).gather(2, index);
+  }
+  torch::Tensor l1_cost = torch::cdist(flat_boxes, target_boxes, 1);
+  torch::Tensor giou_cost = -generalized_box_iou_batched(cxcywh_to_xyxy(flat_boxes), cxcywh_to_xyxy(target_boxes));
+  return options_.class_weight * class_cost + options_.bbox_weight * l1_cost + options_.giou_weight * giou_cost;
+}
+
 std::vector<Match> HungarianMatcher::operator()(const torch::Tensor& logits, const torch::Tensor& boxes,
                                                 const std::vector<Targets>& targets, int64_t groups) const {
   const int64_t queries = logits.size(1);
   if (groups < 1 || queries % groups != 0)
     throw std::invalid_argument(fmt::format("{} queries do not split into {} groups", queries, groups));
-  check_inputs(logits, boxes, targets);
-  // Costs per image: the batch-wide matrix of cost() pairs every query with every image's targets,
-  // and all but its diagonal blocks would be thrown away (B times the work).
-  torch::NoGradGuard no_grad;
-  const int64_t group_size = queries / groups;
-
-  // One copy to the CPU for the whole batch: [Q, n_b] blocks side by side.
-  std::vector<torch::Tensor> blocks;
-  for (size_t b = 0; b < targets.size(); ++b)
-    if (targets[b].size() > 0)
-      blocks.push_back(pair_costs(logits[b], boxes[b], targets[b].labels.to(logits.device()),
-                                  targets[b].boxes.to(boxes.device(), torch::kFloat)));
-  torch::Tensor all_costs = blocks.empty() ? torch::zeros({queries, 0}, torch::kDouble)
-                                           : torch::cat(blocks, 1).to(torch::kCPU, torch::kDouble);
+  // One batched pass and one copy to the host for the whole batch.
+  torch::Tensor costs = padded_cost(logits, boxes, targets).to(torch::kCPU, torch::kDouble).contiguous();
+  const int64_t group_size = queries / groups, most = costs.size(2);
+  const double* all = costs.data_ptr<double>();
 
   std::vector<Match> matches;
-  int64_t first_column = 0;
+  std::vector<double> block;
   for (size_t b = 0; b < targets.size(); ++b) {
     const int64_t n = targets[b].size();
-    torch::Tensor image_costs = all_costs.narrow(1, first_column, n);
-    first_column += n;
     std::vector<int64_t> matched_queries, matched_targets;
-    for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t g = 0; g < groups && n > 0; ++g) {
+      // This group's rows and this image's own columns, as a plain row-major array.
+      block.resize(static_cast<size_t>(group_size * n));
+      for (int64_t q = 0; q < group_size; ++q) {
+        const double* row = all + (static_cast<int64_t>(b) * queries + g * group_size + q) * most;
+        std::copy(row, row + n, block.begin() + q * n);
+      }
       std::string context = groups == 1 ? fmt::format("image {}", b) : fmt::format("image {}, query group {}", b, g);
-      Assignment a = linear_sum_assignment(image_costs.narrow(0, g * group_size, group_size), context);
+      Assignment a = linear_sum_assignment(block, group_size, n, context);
       for (size_t k = 0; k < a.rows.size(); ++k) {
         matched_queries.push_back(g * group_size + a.rows[k]);
         matched_targets.push_back(a.columns[k]);

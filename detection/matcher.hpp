@@ -1,4 +1,6 @@
-// DETR's bipartite matching of predicted boxes to ground-truth objects, one image at a time.
+// DETR's bipartite matching of predicted boxes to ground-truth objects: the costs of the whole
+// batch in one pass over padded targets, one copy to the host, then one assignment per image on
+// plain arrays.
 #pragma once
 
 #include <torch/types.h>
@@ -35,6 +37,12 @@ class HungarianMatcher {
   // are the columns after those of images 0..b-1. Computed without gradients.
   torch::Tensor cost(const torch::Tensor& logits, const torch::Tensor& boxes,
                      const std::vector<Targets>& targets) const;
+
+  // Every image's queries against its own targets, in one batched pass: [B, Q, N] where N is the
+  // most targets of any image; image b's columns past its n_b targets are padding (finite,
+  // meaningless). Computed without gradients, on the predictions' device.
+  torch::Tensor padded_cost(const torch::Tensor& logits, const torch::Tensor& boxes,
+                            const std::vector<Targets>& targets) const;
 
   // A minimum-cost one-to-one assignment per image of min(Q, n_i) pairs; an image without targets
   // gets an empty match. With groups > 1 the Q queries form `groups` consecutive blocks of

@@ -1,3 +1,4 @@
+#include <ATen/CPUGeneratorImpl.h>
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "detection/assignment.hpp"
 #include "detection/box_ops.hpp"
 #include "detection/matcher.hpp"
 
@@ -169,4 +171,41 @@ TEST_CASE("a non-finite prediction makes the matcher name the image") {
   }
   CHECK(message.rfind("image 1: ", 0) == 0);
   CHECK_THROWS_AS(HungarianMatcher()(logits, boxes, {targets[0]}), std::invalid_argument);
+}
+
+TEST_CASE("the batched pass over padded targets gives each image's own costs and the same matches") {
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(11);
+  const int64_t images = 9, queries = 12, classes = 5;
+  torch::Tensor logits = at::randn({images, queries, classes + 1}, g);
+  torch::Tensor boxes = at::rand({images, queries, 4}, g).mul(0.5).add(0.25);
+  std::vector<Targets> targets;
+  for (int64_t i = 0; i < images; ++i) {
+    int64_t n = i % 4 == 0 ? 0 : 1 + i % 7;  // some images without targets, sizes up to 7
+    torch::Tensor xy = at::rand({n, 2}, g).mul(40), wh = at::rand({n, 2}, g).mul(20).add(1);
+    targets.push_back(make_targets(at::randint(0, classes, {n}, g), torch::cat({xy, xy + wh}, 1), 64, 64));
+  }
+  for (bool focal : {false, true}) {
+    CAPTURE(focal);
+    MatcherOptions o;
+    o.focal = focal;
+    HungarianMatcher matcher(o);
+    // The oracle: the batch-wide matrix of every query against every target, cut per image.
+    torch::Tensor full = matcher.cost(logits, boxes, targets);
+    torch::Tensor padded = matcher.padded_cost(logits, boxes, targets);
+    REQUIRE(padded.size(2) == 7);
+    std::vector<Match> matches = matcher(logits, boxes, targets);
+    int64_t column = 0;
+    for (int64_t i = 0; i < images; ++i) {
+      CAPTURE(i);
+      const int64_t n = targets[i].size();
+      torch::Tensor own = full[i].narrow(1, column, n);
+      column += n;
+      CHECK(torch::allclose(padded[i].narrow(1, 0, n), own, 1e-5, 1e-6));
+      Assignment expected = linear_sum_assignment(own);
+      std::vector<int64_t> rows(expected.rows.begin(), expected.rows.end());
+      std::vector<int64_t> cols(expected.columns.begin(), expected.columns.end());
+      CHECK(torch::equal(matches[i].queries, torch::tensor(rows, torch::kLong)));
+      CHECK(torch::equal(matches[i].targets, torch::tensor(cols, torch::kLong)));
+    }
+  }
 }
