@@ -61,9 +61,26 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
   double boxes = share ? share(static_cast<double>(target_boxes)) : static_cast<double>(target_boxes);
   double box_count = std::max<double>(1.0, boxes * static_cast<double>(options_.query_groups));
 
+  // Every layer gathers its matched targets from one padded copy of the batch's.
+  PaddedTargets padded;
+  for (const Targets& t : targets) padded.most = std::max(padded.most, t.size());
+  const int64_t batch = static_cast<int64_t>(targets.size());
+  padded.labels = torch::zeros({batch * padded.most}, torch::kLong);
+  padded.boxes = torch::zeros({batch * padded.most, 4}, torch::kFloat);
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t n = targets[b].size();
+    if (n == 0) continue;
+    torch::Tensor l = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
+    torch::Tensor x = targets[b].boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    std::copy(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n, padded.labels.data_ptr<int64_t>() + b * padded.most);
+    std::copy(x.data_ptr<float>(), x.data_ptr<float>() + 4 * n, padded.boxes.data_ptr<float>() + b * padded.most * 4);
+  }
+  padded.labels = padded.labels.to(output.final_logits().device());
+  padded.boxes = padded.boxes.to(output.final_boxes().device());
+
   SetLosses losses;
   for (int64_t i = 0; i < output.layers(); ++i) {
-    LayerLosses layer = layer_losses(output.logits[i], output.boxes[i], targets, box_count, share);
+    LayerLosses layer = layer_losses(output.logits[i], output.boxes[i], targets, padded, box_count, share);
     torch::Tensor weighted =
         options_.ce_weight * layer.ce + options_.bbox_weight * layer.bbox + options_.giou_weight * layer.giou;
     losses.total = losses.total.defined() ? losses.total + weighted : weighted;
@@ -73,21 +90,22 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
 }
 
 LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes,
-                                       const std::vector<Targets>& targets, double box_count,
-                                       const Share& share) const {
+                                       const std::vector<Targets>& targets, const PaddedTargets& padded,
+                                       double box_count, const Share& share) const {
   std::vector<Match> matches = matcher_(logits, boxes, targets, options_.query_groups);
   const auto device = logits.device();
-  std::vector<torch::Tensor> images, queries, labels, target_boxes;
+  // The matched pairs of every image as three index lists, built on the host and moved in one
+  // copy; the targets then come out of the padded batch in one indexed op each.
+  std::vector<int64_t> pairs;  // image, query, row of the padded targets; per pair
   for (size_t b = 0; b < matches.size(); ++b) {
-    torch::Tensor target_index = matches[b].targets.to(device);
-    images.push_back(
-        torch::full({matches[b].size()}, static_cast<int64_t>(b), torch::TensorOptions(device).dtype(torch::kLong)));
-    queries.push_back(matches[b].queries.to(device));
-    labels.push_back(targets[b].labels.to(device).index_select(0, target_index));
-    target_boxes.push_back(targets[b].boxes.to(device, torch::kFloat).index_select(0, target_index).view({-1, 4}));
+    const int64_t* q = matches[b].queries.data_ptr<int64_t>();
+    const int64_t* t = matches[b].targets.data_ptr<int64_t>();
+    for (int64_t k = 0; k < matches[b].size(); ++k)
+      pairs.insert(pairs.end(), {static_cast<int64_t>(b), q[k], static_cast<int64_t>(b) * padded.most + t[k]});
   }
-  torch::Tensor image_index = torch::cat(images), query_index = torch::cat(queries);
-  torch::Tensor matched_labels = torch::cat(labels);
+  torch::Tensor index = torch::tensor(pairs, torch::kLong).view({-1, 3}).t().contiguous().to(device);
+  torch::Tensor image_index = index[0], query_index = index[1];
+  torch::Tensor matched_labels = padded.labels.index_select(0, index[2]);
   const int64_t classes = options_.num_classes;
   torch::Tensor class_logits = logits.to(torch::kFloat);
 
@@ -118,7 +136,7 @@ LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch:
   }
 
   torch::Tensor predicted = boxes.to(torch::kFloat).index({image_index, query_index}).view({-1, 4});
-  torch::Tensor wanted = torch::cat(target_boxes);
+  torch::Tensor wanted = padded.boxes.index_select(0, index[2]);
   out.bbox = (predicted - wanted).abs().sum() / box_count;
   out.giou = (1 - generalized_box_iou_aligned(cxcywh_to_xyxy(predicted), cxcywh_to_xyxy(wanted))).sum() / box_count;
   return out;
