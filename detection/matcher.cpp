@@ -1,6 +1,8 @@
 #include "detection/matcher.hpp"
 
 #include <fmt/format.h>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -204,6 +206,27 @@ std::vector<Match> HungarianMatcher::operator()(const torch::Tensor& logits, con
     matches.push_back({torch::tensor(matched_queries, torch::kLong), torch::tensor(matched_targets, torch::kLong)});
   }
   return matches;
+}
+
+MatchingProblem MatchingProblem::to(const torch::Device& device) const {
+  MatchingProblem moved{logits.to(device), boxes.to(device), {}, target_count};
+  for (const Targets& t : targets) moved.targets.push_back(t.to(device));
+  return moved;
+}
+
+MatchingProblem random_matching_problem(int64_t images, int64_t queries, int64_t classes, uint64_t seed) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  MatchingProblem p;
+  p.logits = at::randn({images, queries, classes + 1}, generator);
+  p.boxes = at::rand({images, queries, 4}, generator).mul(0.5).add(0.25);
+  for (int64_t i = 0; i < images; ++i) {
+    int64_t n = at::randint(1, 21, {1}, generator).item<int64_t>();
+    torch::Tensor xy = at::rand({n, 2}, generator).mul(48);
+    torch::Tensor wh = at::rand({n, 2}, generator).mul(14).add(2);
+    p.targets.push_back(make_targets(at::randint(0, classes, {n}, generator), torch::cat({xy, xy + wh}, 1), 64, 64));
+    p.target_count += n;
+  }
+  return p;
 }
 
 }  // namespace genbox::detection

@@ -61,4 +61,15 @@ class HungarianMatcher {
   MatcherOptions options_;
 };
 
+// The matching problem `detr bench` times: `images` images of `queries` random predictions over
+// `classes` classes, each with 1..20 random targets on a 64 x 64 canvas, drawn from `seed`.
+struct MatchingProblem {
+  torch::Tensor logits, boxes;  // [images, queries, classes + 1], [images, queries, 4]
+  std::vector<Targets> targets;
+  int64_t target_count = 0;
+  // The same problem on `device`.
+  MatchingProblem to(const torch::Device& device) const;
+};
+MatchingProblem random_matching_problem(int64_t images, int64_t queries, int64_t classes, uint64_t seed);
+
 }  // namespace genbox::detection

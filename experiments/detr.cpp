@@ -341,24 +341,17 @@ int bench(DetrConfig& c, const CommandLine& cli) {
       },
       inference_repeats, device);
 
-  // The matcher on random predictions against 1..20 random targets per image.
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 3);
-  const int64_t images = 64, queries = 100, classes = data.num_classes;
-  torch::Tensor logits = at::randn({images, queries, classes + 1}, generator).to(device);
-  torch::Tensor boxes = at::rand({images, queries, 4}, generator).mul(0.5).add(0.25).to(device);
-  std::vector<Targets> targets;
-  int64_t target_count = 0;
-  for (int64_t i = 0; i < images; ++i) {
-    int64_t n = at::randint(1, 21, {1}, generator).item<int64_t>();
-    torch::Tensor xy = at::rand({n, 2}, generator).mul(48);
-    torch::Tensor wh = at::rand({n, 2}, generator).mul(14).add(2);
-    targets.push_back(
-        make_targets(at::randint(0, classes, {n}, generator), torch::cat({xy, xy + wh}, 1), 64, 64).to(device));
-    target_count += n;
-  }
-  const int64_t match_repeats = 20;
-  double match_seconds =
-      timed_seconds([&] { criterion.matcher()(logits, boxes, targets); }, match_repeats, device) / match_repeats;
+  // The matcher on random predictions against 1..20 random targets per image: where the model
+  // runs, and on one CPU thread (the reference figure).
+  MatchingProblem problem = random_matching_problem(64, 100, data.num_classes, c.run.seed + 3);
+  auto match_ms = [&](const MatchingProblem& p, torch::Device on) {
+    return timed_seconds([&] { criterion.matcher()(p.logits, p.boxes, p.targets); }, 20, on) / 20 * 1000;
+  };
+  const double match_device_ms = match_ms(problem.to(device), device);
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  const double match_cpu_ms = match_ms(problem, torch::kCPU);
+  torch::set_num_threads(threads);
 
   nlohmann::json result = {{"experiment", "detr"},
                            {"device", device.str()},
@@ -368,8 +361,9 @@ int bench(DetrConfig& c, const CommandLine& cli) {
                            {"image_size", fmt::format("{}x{}", c.data.scenes.height, c.data.scenes.width)},
                            {"batch_size", c.train.batch_size},
                            {"queries", c.model.num_queries * c.model.query_groups},
-                           {"matcher_ms_64x100", match_seconds * 1000},
-                           {"matcher_targets", target_count}};
+                           {"matcher_ms_64x100", match_device_ms},
+                           {"matcher_ms_64x100_cpu_1_thread", match_cpu_ms},
+                           {"matcher_targets", problem.target_count}};
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});
