@@ -61,22 +61,11 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
   double boxes = share ? share(static_cast<double>(target_boxes)) : static_cast<double>(target_boxes);
   double box_count = std::max<double>(1.0, boxes * static_cast<double>(options_.query_groups));
 
-  // Every layer gathers its matched targets from one padded copy of the batch's.
-  PaddedTargets padded;
-  for (const Targets& t : targets) padded.most = std::max(padded.most, t.size());
-  const int64_t batch = static_cast<int64_t>(targets.size());
-  padded.labels = torch::zeros({batch * padded.most}, torch::kLong);
-  padded.boxes = torch::zeros({batch * padded.most, 4}, torch::kFloat);
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t n = targets[b].size();
-    if (n == 0) continue;
-    torch::Tensor l = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
-    torch::Tensor x = targets[b].boxes.to(torch::kCPU, torch::kFloat).contiguous();
-    std::copy(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n, padded.labels.data_ptr<int64_t>() + b * padded.most);
-    std::copy(x.data_ptr<float>(), x.data_ptr<float>() + 4 * n, padded.boxes.data_ptr<float>() + b * padded.most * 4);
-  }
-  padded.labels = padded.labels.to(output.final_logits().device());
-  padded.boxes = padded.boxes.to(output.final_boxes().device());
+  // Every layer gathers its matched targets from one padded copy of the batch's, flattened so
+  // that image b's target t is row b * most + t.
+  PaddedTargets padded = pad_targets(targets, output.final_logits().device());
+  padded.labels = padded.labels.view({-1});
+  padded.boxes = padded.boxes.view({-1, 4});
 
   SetLosses losses;
   for (int64_t i = 0; i < output.layers(); ++i) {

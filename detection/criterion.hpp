@@ -70,11 +70,6 @@ class SetCriterion {
   const HungarianMatcher& matcher() const { return matcher_; }
 
  private:
-  // The batch's targets padded to its most, flattened: row b * most + t is image b's target t.
-  struct PaddedTargets {
-    torch::Tensor labels, boxes;  // [B * most] int64, [B * most, 4] float, on the predictions' device
-    int64_t most = 0;
-  };
   LayerLosses layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes, const std::vector<Targets>& targets,
                            const PaddedTargets& padded, double box_count, const Share& share) const;
 

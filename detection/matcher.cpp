@@ -36,55 +36,15 @@ torch::Tensor HungarianMatcher::cost(const torch::Tensor& logits, const torch::T
     labels.push_back(t.labels.to(logits.device()));
     target_boxes.push_back(t.boxes.to(boxes.device(), torch::kFloat));
   }
-  return pair_costs(logits.flatten(0, 1), boxes.flatten(0, 1), torch::cat(labels),
-                    torch::cat(target_boxes).view({-1, 4}))
+  // Every query of the batch against every target of the batch: one "image" of B * Q queries.
+  return batched_costs(logits.flatten(0, 1).unsqueeze(0), boxes.flatten(0, 1).unsqueeze(0),
+                       torch::cat(labels).unsqueeze(0), torch::cat(target_boxes).view({1, -1, 4}))
       .view({logits.size(0), logits.size(1), -1});
 }
 
-torch::Tensor HungarianMatcher::pair_costs(const torch::Tensor& logits, const torch::Tensor& boxes,
-                                           const torch::Tensor& labels, const torch::Tensor& target_boxes) const {
-  torch::Tensor flat_logits = logits.to(torch::kFloat);
-  torch::Tensor flat_boxes = boxes.to(torch::kFloat);
-  torch::Tensor class_cost;
-  if (options_.focal) {
-    torch::Tensor p = flat_logits.narrow(1, 0, logits.size(1) - 1).sigmoid().index_select(1, labels);
-    const double a = options_.focal_alpha, g = options_.focal_gamma, eps = 1e-8;
-    torch::Tensor positive = a * (1 - p).pow(g) * -(p + eps).log();
-    torch::Tensor negative = (1 - a) * p.pow(g) * -(1 - p + eps).log();
-    class_cost = positive - negative;
-  } else {
-    class_cost = -flat_logits.softmax(1).index_select(1, labels);
-  }
-  torch::Tensor l1_cost = torch::cdist(flat_boxes, target_boxes, 1);
-  torch::Tensor giou_cost = -generalized_box_iou(cxcywh_to_xyxy(flat_boxes), cxcywh_to_xyxy(target_boxes));
-  return options_.class_weight * class_cost + options_.bbox_weight * l1_cost + options_.giou_weight * giou_cost;
-}
-
-torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const torch::Tensor& boxes,
-                                            const std::vector<Targets>& targets) const {
-  check_inputs(logits, boxes, targets);
-  torch::NoGradGuard no_grad;
-  int64_t most = 0;
-  for (const Targets& t : targets) most = std::max(most, t.size());
-  const int64_t batch = logits.size(0), queries = logits.size(1);
-  // Targets padded on the host as plain arrays, then moved in one copy each; padding boxes are a
-  // valid box at the centre.
-  torch::Tensor labels = torch::zeros({batch, most}, torch::kLong);
-  torch::Tensor target_boxes = torch::full({batch, most, 4}, 0.5f);
-  int64_t* label_data = labels.data_ptr<int64_t>();
-  float* box_data = target_boxes.data_ptr<float>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t n = targets[b].size();
-    if (n == 0) continue;
-    torch::Tensor l = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
-    torch::Tensor x = targets[b].boxes.to(torch::kCPU, torch::kFloat).contiguous();
-    std::copy(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n, label_data + b * most);
-    std::copy(x.data_ptr<float>(), x.data_ptr<float>() + 4 * n, box_data + b * most * 4);
-  }
-  if (most == 0) return torch::zeros({batch, queries, 0}, logits.options().dtype(torch::kFloat));
-  labels = labels.to(logits.device());
-  target_boxes = target_boxes.to(boxes.device());
-
+torch::Tensor HungarianMatcher::batched_costs(const torch::Tensor& logits, const torch::Tensor& boxes,
+                                              const torch::Tensor& labels, const torch::Tensor& target_boxes) const {
+  const int64_t batch = logits.size(0), queries = logits.size(1), most = labels.size(1);
   torch::Tensor flat_logits = logits.to(torch::kFloat), flat_boxes = boxes.to(torch::kFloat);
   torch::Tensor index = labels.unsqueeze(1).expand({batch, queries, most});
   torch::Tensor class_cost;
@@ -97,15 +57,25 @@ torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const t
   } else {
     class_cost = -flat_logits.softmax(2).gather(2, index);
   }
-  torch::Tensor l1_cost = torch::cdist(flat_boxes, target_boxes, 1);
-  torch::Tensor giou_cost = -generalized_box_iou_batched(cxcywh_to_xyxy(flat_boxes), cxcywh_to_xyxy(target_boxes));
+  torch::Tensor l1_cost = torch::cdist(flat_boxes, target_boxes.to(torch::kFloat), 1);
+  torch::Tensor giou_cost =
+      -generalized_box_iou_batched(cxcywh_to_xyxy(flat_boxes), cxcywh_to_xyxy(target_boxes.to(torch::kFloat)));
   return options_.class_weight * class_cost + options_.bbox_weight * l1_cost + options_.giou_weight * giou_cost;
+}
+
+torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const torch::Tensor& boxes,
+                                            const std::vector<Targets>& targets) const {
+  check_inputs(logits, boxes, targets);
+  torch::NoGradGuard no_grad;
+  PaddedTargets padded = pad_targets(targets, logits.device());
+  if (padded.most == 0) return torch::zeros({logits.size(0), logits.size(1), 0}, logits.options().dtype(torch::kFloat));
+  return batched_costs(logits, boxes, padded.labels, padded.boxes.to(boxes.device()));
 }
 
 namespace {
 // Each image's [Q, n_b] cost block as row-major doubles, computed on the host in one pass over
 // the batch: the CPU path, where a loop that fuses the class, L1 and GIoU terms per pair beats a
-// dozen tensor ops over padded targets. Same formulas as pair_costs().
+// dozen tensor ops over padded targets. Same formulas as batched_costs().
 std::vector<std::vector<double>> host_costs(const torch::Tensor& logits, const torch::Tensor& boxes,
                                             const std::vector<Targets>& targets, const MatcherOptions& o) {
   torch::Tensor l = logits.to(torch::kCPU, torch::kDouble).contiguous();

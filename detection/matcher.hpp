@@ -55,9 +55,10 @@ class HungarianMatcher {
   const MatcherOptions& options() const { return options_; }
 
  private:
-  // The cost of queries (logits [P, K+1], boxes [P, 4]) against targets (labels [M], boxes [M, 4]).
-  torch::Tensor pair_costs(const torch::Tensor& logits, const torch::Tensor& boxes, const torch::Tensor& labels,
-                           const torch::Tensor& target_boxes) const;
+  // The cost of each batch element's queries against its targets: logits [B, Q, K+1] and boxes
+  // [B, Q, 4] against labels [B, M] and boxes [B, M, 4] -> [B, Q, M].
+  torch::Tensor batched_costs(const torch::Tensor& logits, const torch::Tensor& boxes, const torch::Tensor& labels,
+                              const torch::Tensor& target_boxes) const;
   MatcherOptions options_;
 };
 

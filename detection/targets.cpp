@@ -1,5 +1,7 @@
 #include "detection/targets.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -36,6 +38,27 @@ Targets make_targets(const torch::Tensor& labels, const torch::Tensor& boxes_xyx
   t.height = height;
   t.width = width;
   return t;
+}
+
+PaddedTargets pad_targets(const std::vector<Targets>& targets, const torch::Device& device) {
+  PaddedTargets padded;
+  for (const Targets& t : targets) padded.most = std::max(padded.most, t.size());
+  const int64_t batch = static_cast<int64_t>(targets.size()), most = padded.most;
+  padded.labels = torch::zeros({batch, most}, torch::kLong);
+  padded.boxes = torch::full({batch, most, 4}, 0.5f);
+  int64_t* label_data = padded.labels.data_ptr<int64_t>();
+  float* box_data = padded.boxes.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t n = targets[b].size();
+    if (n == 0) continue;
+    torch::Tensor l = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
+    torch::Tensor x = targets[b].boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    std::copy(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + n, label_data + b * most);
+    std::copy(x.data_ptr<float>(), x.data_ptr<float>() + 4 * n, box_data + b * most * 4);
+  }
+  padded.labels = padded.labels.to(device);
+  padded.boxes = padded.boxes.to(device);
+  return padded;
 }
 
 }  // namespace genbox::detection

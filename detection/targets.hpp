@@ -4,6 +4,8 @@
 
 #include <torch/types.h>
 
+#include <vector>
+
 #include <cstdint>
 
 namespace genbox::detection {
@@ -19,6 +21,16 @@ struct Targets {
   // The same targets with every tensor on `device`.
   Targets to(const torch::Device& device) const;
 };
+
+// A batch's targets padded to its most, for batched work on the device: image b's target t is
+// labels[b][t], boxes[b][t] (cx, cy, w, h); padding rows hold label 0 and a valid box at the centre.
+struct PaddedTargets {
+  torch::Tensor labels;  // [B, most] int64
+  torch::Tensor boxes;   // [B, most, 4] float
+  int64_t most = 0;
+};
+// Built on the host from plain arrays, then moved to `device` in one copy each.
+PaddedTargets pad_targets(const std::vector<Targets>& targets, const torch::Device& device);
 
 // Targets for the corner boxes [n, 4] (pixels) of an image of the given size: normalised centre
 // boxes are derived, and areas are the boxes' areas unless given.
