@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include <torch/serialize.h>
 
 #include "common/data/idx.hpp"
@@ -71,6 +74,26 @@ int64_t checkpoint_step(const std::filesystem::path& path) {
   torch::Tensor step;
   archive.read("step", step);
   return step.item<int64_t>();
+}
+
+pid_t spawn(const std::string& command) {
+  pid_t child = fork();
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec env " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return child;
+}
+
+std::filesystem::path wait_for_training(const std::filesystem::path& dir, size_t train_lines) {
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::error_code not_yet;
+    for (const auto& d : std::filesystem::directory_iterator(dir, not_yet))
+      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > train_lines)
+        return d.path();
+  }
+  return {};
 }
 
 int free_port() {

@@ -73,6 +73,14 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::p
 // The step a checkpoint file was saved at.
 int64_t checkpoint_step(const std::filesystem::path& path);
 
+// Starts a shell command line in the background, the program taking the shell's process (so the
+// pid returned is the program's: signals reach it). Leading VAR=value assignments are allowed.
+pid_t spawn(const std::string& command);
+
+// The run directory under `dir` (<out_dir>/<experiment>) once its metrics.jsonl holds more than
+// `train_lines` train lines: training is under way. Empty after 60 s.
+std::filesystem::path wait_for_training(const std::filesystem::path& dir, size_t train_lines);
+
 // A TCP port on 127.0.0.1 that was free a moment ago (asked of the OS, never a fixed number).
 int free_port();
 

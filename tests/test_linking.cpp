@@ -30,7 +30,7 @@ std::vector<std::string> needed_libraries(const std::string& path) {
 }  // namespace
 
 TEST_CASE("every genbox binary needs libstdc++ before any torch library") {
-  for (const std::string& name : {"nice", "rf_dit", "detr", "compare", "genbox_tests"}) {
+  for (const std::string name : {"nice", "rf_dit", "detr", "compare", "genbox_tests"}) {
     CAPTURE(name);
     std::vector<std::string> needed = needed_libraries(binary(name));
     REQUIRE_FALSE(needed.empty());

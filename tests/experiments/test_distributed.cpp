@@ -217,19 +217,8 @@ TEST_CASE("SIGTERM to one rank stops every rank after the same step, with one ch
                                    "train.log_every=10 run.out_dir=" +
                                    out.path().string()) +
                      " > " + (out / "stdout").string() + " 2>&1";
-  pid_t launcher = fork();
-  if (launcher == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec env " + line).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::filesystem::path run;
-  for (int i = 0; i < 600 && run.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!std::filesystem::exists(out / "nice")) continue;
-    for (const auto& d : std::filesystem::directory_iterator(out / "nice"))
-      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2)
-        run = d.path();
-  }
+  pid_t launcher = spawn(line);
+  std::filesystem::path run = wait_for_training(out / "nice", 2);
   REQUIRE_FALSE(run.empty());
   pid_t rank1 = worker_with_rank(launcher, 1);
   REQUIRE(rank1 > 0);
@@ -260,22 +249,10 @@ TEST_CASE("a rank that dies makes the others exit 5 with a message naming it") {
         "train.checkpoint_every=0 train.log_every=10 distributed.timeout_s=60 run.out_dir={}",
         rank, rank, port, binary("nice"), out.path().string());
   };
-  pid_t doomed = fork();
-  if (doomed == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec env " + rank_command(1) + " > /dev/null 2>&1").c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t doomed = spawn(rank_command(1) + " > /dev/null 2>&1");
   auto survivor = std::async(std::launch::async, [&] { return run_command(rank_command(0)); });
   // Once rank 0 logs training lines, both are in the loop.
-  std::filesystem::path run;
-  for (int i = 0; i < 600 && run.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!std::filesystem::exists(out / "nice")) continue;
-    for (const auto& d : std::filesystem::directory_iterator(out / "nice"))
-      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 2)
-        run = d.path();
-  }
+  std::filesystem::path run = wait_for_training(out / "nice", 2);
   REQUIRE_FALSE(run.empty());
   kill(doomed, SIGKILL);
   waitpid(doomed, nullptr, 0);

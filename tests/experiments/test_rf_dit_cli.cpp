@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/data/idx.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;
@@ -18,23 +17,6 @@ std::filesystem::path only_run(const std::filesystem::path& out) {
   return runs[0];
 }
 
-// 40 train and 20 test 8x8 images of 4 classes: class k is a bright k-th quarter.
-void write_tiny_image_set(const std::filesystem::path& root) {
-  for (auto [split, n] : {std::pair<std::string, int64_t>{"train", 40}, {"t10k", 20}}) {
-    IdxArray images, labels;
-    images.dims = {n, 8, 8};
-    labels.dims = {n};
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t k = i % 4;
-      labels.data.push_back(static_cast<uint8_t>(k));
-      for (int64_t r = 0; r < 8; ++r)
-        for (int64_t c = 0; c < 8; ++c)
-          images.data.push_back((r / 4) * 2 + (c / 4) == k ? static_cast<uint8_t>(200 + i % 50) : 10);
-    }
-    write_idx((root / (split + "-images-idx3-ubyte")).string(), images);
-    write_idx((root / (split + "-labels-idx1-ubyte")).string(), labels);
-  }
-}
 }  // namespace
 
 TEST_CASE("rf_dit train, sample and eval on toy data leave a complete run directory") {
@@ -69,7 +51,7 @@ TEST_CASE("rf_dit train, sample and eval on toy data leave a complete run direct
 
 TEST_CASE("rf_dit on a tiny image set: classifier, class-conditional training, FD sweep and bits/dim") {
   TempDir out;
-  write_tiny_image_set(out.path());
+  write_tiny_item_set(out.path());
   const std::string common = " data.dataset=idx data.root=" + out.path().string() +
                              " model.width=32 model.depth=1 model.heads=2 model.patch=2 device.threads=1"
                              " eval.classifier=" +
@@ -101,7 +83,7 @@ TEST_CASE("rf_dit on a tiny image set: classifier, class-conditional training, F
 
 TEST_CASE("rf_dit without its classifier says how to make one") {
   TempDir out;
-  write_tiny_image_set(out.path());
+  write_tiny_item_set(out.path());
   const std::string common =
       " data.dataset=idx data.root=" + out.path().string() +
       " model.width=32 model.depth=1 model.heads=2 device.threads=1 eval.classifier=" + (out / "absent.pt").string() +
@@ -129,7 +111,7 @@ TEST_CASE("rf_dit config errors exit 2 before anything is written") {
   auto missing = run_command(binary("rf_dit") + " train" + tiny);
   CHECK(missing.exit_code == 3);
   CHECK(missing.output.find("t10k-images-idx3-ubyte.gz (or without .gz): no such file") != std::string::npos);
-  write_tiny_image_set(out.path());
+  write_tiny_item_set(out.path());
   auto heads = run_command(binary("rf_dit") + " train model.width=30 model.heads=4" + tiny);
   CHECK(heads.exit_code == 2);
   CHECK(heads.output.find("model.width = 30 must be divisible by model.heads = 4") != std::string::npos);

@@ -101,20 +101,9 @@ TEST_CASE("every experiment: SIGTERM finishes the step, saves a checkpoint, mark
     if (e.needs_items) write_tiny_item_set(out.path());
     std::string line = command(e, out, " train.steps=100000000 train.eval_every=0 train.checkpoint_every=0") + " > " +
                        (out / "stdout").string() + " 2>&1";
-    pid_t child = fork();
-    if (child == 0) {
-      execl("/bin/sh", "sh", "-c", ("exec " + line).c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    pid_t child = spawn(line);
     // Wait until training is under way (train metrics appear), then ask it to stop.
-    std::filesystem::path run;
-    for (int i = 0; i < 600 && run.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!std::filesystem::exists(out / e.name)) continue;
-      for (const auto& d : std::filesystem::directory_iterator(out / e.name))
-        if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 3)
-          run = d.path();
-    }
+    std::filesystem::path run = wait_for_training(out / e.name, 3);
     REQUIRE_FALSE(run.empty());
     kill(child, SIGTERM);
     int status = 0;

@@ -88,19 +88,8 @@ TEST_CASE("SIGHUP (a dropped ssh session) stops a run like SIGTERM, with a check
                      " train.steps=100000000 train.eval_every=0"
                      " train.checkpoint_every=0 run.out_dir=" +
                      out.path().string() + " > /dev/null 2>&1";
-  pid_t child = fork();
-  if (child == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + line).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::filesystem::path run;
-  for (int i = 0; i < 600 && run.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!std::filesystem::exists(out / "nice")) continue;
-    for (const auto& d : std::filesystem::directory_iterator(out / "nice"))
-      if (std::filesystem::exists(d.path() / "metrics.jsonl") && metrics_of(d.path(), "train").size() > 3)
-        run = d.path();
-  }
+  pid_t child = spawn(line);
+  std::filesystem::path run = wait_for_training(out / "nice", 3);
   REQUIRE_FALSE(run.empty());
   kill(child, SIGHUP);
   int status = 0;
@@ -123,16 +112,10 @@ TEST_CASE("kill -9 at seeded random moments, then resume: the run ends bitwise w
   for (int attempt = 0; attempt < 6; ++attempt) {
     std::string line = broken.empty() ? binary("nice") + " train" + keys + " run.out_dir=" + (out / "b").string()
                                       : binary("nice") + " train --resume " + broken.string();
-    pid_t child = fork();
-    if (child == 0) {
-      execl("/bin/sh", "sh", "-c", ("exec " + line + " > /dev/null 2>&1").c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    pid_t child = spawn(line + " > /dev/null 2>&1");
     if (broken.empty()) {
       // The first kill lands once training is under way (a run killed while it is being
       // created has nothing to resume); later ones anywhere in a resume.
-      for (int i = 0; i < 600 && !std::filesystem::exists(out / "b"); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       for (int i = 0; i < 600 && broken.empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         std::error_code not_yet;
