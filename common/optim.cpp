@@ -23,7 +23,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module&
     };
     if (!decayed.empty()) groups.emplace_back(decayed, options(s.weight_decay));
     if (!plain.empty()) groups.emplace_back(plain, options(0.0));
-    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(s.lr));
+    return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(s.lr));
   }
   auto options = [&](double decay) {
     return std::make_unique<torch::optim::AdamOptions>(
@@ -31,7 +31,85 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module&
   };
   if (!decayed.empty()) groups.emplace_back(decayed, options(s.weight_decay));
   if (!plain.empty()) groups.emplace_back(plain, options(0.0));
-  return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(s.lr));
+  return std::make_unique<FusedAdam>(groups, torch::optim::AdamOptions(s.lr));
+}
+
+namespace {
+
+// One group's parameters that have gradients, with their Adam state (created on first use, as
+// LibTorch's Adam creates it) and the step count after this step. The fused kernels read the
+// step from a tensor; all parameters of a group share one, which the kernels only read.
+struct FusedGroup {
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps;
+};
+
+template <typename State>
+bool gather_group(torch::optim::OptimizerParamGroup& group,
+                  ska::flat_hash_map<void*, std::unique_ptr<torch::optim::OptimizerParamState>>& state, bool amsgrad,
+                  FusedGroup& out) {
+  int64_t step = 0;
+  for (torch::Tensor& p : group.params()) {
+    if (!p.grad().defined()) continue;
+    TORCH_CHECK(!p.grad().is_sparse(), "Adam does not support sparse gradients");
+    auto& slot = state[p.unsafeGetTensorImpl()];
+    if (!slot) {
+      auto fresh = std::make_unique<State>();
+      fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      if (amsgrad) fresh->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      slot = std::move(fresh);
+    }
+    auto& s = static_cast<State&>(*slot);
+    s.step(s.step() + 1);
+    step = s.step();
+    out.params.push_back(p);
+    out.grads.push_back(p.grad());
+    out.exp_avgs.push_back(s.exp_avg());
+    out.exp_avg_sqs.push_back(s.exp_avg_sq());
+    if (amsgrad) out.max_exp_avg_sqs.push_back(s.max_exp_avg_sq());
+  }
+  if (out.params.empty()) return false;
+  torch::Tensor shared_step = torch::full({}, double(step), out.params[0].options().dtype(torch::kFloat32));
+  out.steps.assign(out.params.size(), shared_step);
+  return true;
+}
+
+}  // namespace
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+    FusedGroup g;
+    if (!gather_group<torch::optim::AdamParamState>(group, state_, options.amsgrad(), g)) continue;
+    at::_fused_adam_(g.params, g.grads, g.exp_avgs, g.exp_avg_sqs, g.max_exp_avg_sqs, g.steps, options.lr(),
+                     std::get<0>(options.betas()), std::get<1>(options.betas()), options.weight_decay(),
+                     options.eps(), options.amsgrad(), false);
+  }
+  return loss;
+}
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    auto& options = static_cast<torch::optim::AdamWOptions&>(group.options());
+    FusedGroup g;
+    if (!gather_group<torch::optim::AdamWParamState>(group, state_, options.amsgrad(), g)) continue;
+    at::_fused_adamw_(g.params, g.grads, g.exp_avgs, g.exp_avg_sqs, g.max_exp_avg_sqs, g.steps, options.lr(),
+                      std::get<0>(options.betas()), std::get<1>(options.betas()), options.weight_decay(),
+                      options.eps(), options.amsgrad(), false);
+  }
+  return loss;
 }
 
 double learning_rate_at(const OptimSettings& s, int64_t step, int64_t total_steps) {

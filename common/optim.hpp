@@ -17,7 +17,23 @@ namespace genbox {
 // fewer than two dimensions (norm gains, scales) are left out of it.
 bool receives_weight_decay(const std::string& name, const torch::Tensor& parameter);
 
-// Adam or AdamW over two parameter groups (with and without weight decay).
+// LibTorch's Adam and AdamW with the same options, state and checkpoint format, whose step
+// updates every parameter of a group in one fused kernel (ATen's _fused_adam_/_fused_adamw_, the
+// kernels behind PyTorch's `fused=True`) instead of about ten tensor ops per parameter: for
+// NICE's 1.3 M parameters on one CPU thread, 1.0 ms a step instead of 3.6 ms.
+class FusedAdam : public torch::optim::Adam {
+ public:
+  using torch::optim::Adam::Adam;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
+class FusedAdamW : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
+// Adam or AdamW (fused) over two parameter groups (with and without weight decay).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const torch::nn::Module& model, const OptimSettings& settings);
 
 // Linear warmup to settings.lr, then constant or cosine down to lr * min_lr_ratio at total_steps.

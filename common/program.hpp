@@ -43,10 +43,6 @@ int64_t nan_fault_step();
 // kernel selection are not what a benchmark measures); CUDA work is waited for on both ends.
 double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device);
 
-// GFLOP/s of a plain [m, k] x [k, n] matmul in `dtype` on `device`: the machine's matmul speed
-// at a model's own shapes, to which bench compares the model's.
-double matmul_gflops(int64_t m, int64_t k, int64_t n, c10::ScalarType dtype, const c10::Device& device);
-
 // A bench's throughput figures, one JSON line printed by rank 0. `examples_per_s` maps a key
 // ("train_examples_per_s") to (this rank's examples, its seconds): under torchrun the line
 // gives the global figure (all ranks' examples over the slowest rank's time) under the key and

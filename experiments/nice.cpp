@@ -281,14 +281,22 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   torch::NoGradGuard no_grad;
   const int64_t sample_batch = 1000, sample_repeats = std::max<int64_t>(steps / 4, 2);
   double sample_seconds = timed_seconds([&] { model->sample(sample_batch, 1.0, noise); }, sample_repeats, device);
+  // The step's own matmuls timed alone, against the rate at which the step does them.
+  const int64_t local_batch = c.train.batch_size / world.size();
+  const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
+  const double plain_gflops = matmul_gflops(matmuls, torch::kFloat32, device);
+  const double model_gflops = total_flops(matmuls) * double(steps) / train_seconds / 1e9;
   nlohmann::json result = {{"experiment", "nice"},
                            {"device", device.str()},
                            {"threads", torch::get_num_threads()},
                            {"dataset", c.data.dataset},
                            {"parameters", parameter_count(*model)},
                            {"batch_size", c.train.batch_size},
-                           {"train_steps_per_s", double(steps) / train_seconds}};
-  const double local = double(c.train.batch_size / world.size());
+                           {"train_steps_per_s", double(steps) / train_seconds},
+                           {"model_matmul_gflops", model_gflops},
+                           {"plain_matmul_gflops", plain_gflops},
+                           {"efficiency", model_gflops / plain_gflops}};
+  const double local = double(local_batch);
   print_bench(world, result,
               {{"train_examples_per_s", {double(steps) * local, train_seconds}},
                {"samples_per_s", {double(sample_repeats * sample_batch), sample_seconds}}});

@@ -22,6 +22,7 @@
 #include "common/device.hpp"
 #include "common/images.hpp"
 #include "common/likelihood.hpp"
+#include "common/matmul.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
 #include "diffusion/classifier.hpp"

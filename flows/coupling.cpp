@@ -4,7 +4,8 @@
 
 namespace genbox::flows {
 
-AdditiveCouplingImpl::AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t hidden, int64_t hidden_layers) {
+AdditiveCouplingImpl::AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t hidden, int64_t hidden_layers)
+    : parity_(parity) {
   TORCH_CHECK(dim >= 2, "a coupling layer needs at least 2 dimensions");
   torch::Tensor all = torch::arange(dim, torch::kLong);
   kept_index_ = all.index({torch::indexing::Slice(parity, torch::indexing::None, 2)});
@@ -12,7 +13,7 @@ AdditiveCouplingImpl::AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t 
   int64_t width = kept_index_.size(0);
   for (int64_t i = 0; i < hidden_layers; ++i) {
     shift_net_->push_back(torch::nn::Linear(i == 0 ? width : hidden, hidden));
-    shift_net_->push_back(torch::nn::ReLU());
+    shift_net_->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
   }
   output_layer_ = torch::nn::Linear(hidden_layers == 0 ? width : hidden, changed_index_.size(0));
   shift_net_->push_back(output_layer_);

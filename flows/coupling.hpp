@@ -19,6 +19,9 @@ class AdditiveCouplingImpl : public torch::nn::Module {
   AdditiveCouplingImpl(int64_t dim, int64_t parity, int64_t hidden, int64_t hidden_layers);
   FlowResult forward(const torch::Tensor& x);
   FlowResult inverse(const torch::Tensor& y);
+  // m(x_kept), for a caller that keeps the two halves apart (NICE does, between layers).
+  torch::Tensor shift(const torch::Tensor& kept) { return shift_net_->forward(kept); }
+  int64_t parity() const { return parity_; }
 
   // The last linear layer of m; zero weights make the coupling start as the identity.
   torch::nn::Linear& output_layer() { return output_layer_; }
@@ -29,6 +32,7 @@ class AdditiveCouplingImpl : public torch::nn::Module {
   // The partition is fixed by (dim, parity), so it is not state: plain index tensors that move
   // to the data's device on first use (and that Module::to(dtype) cannot turn into floats).
   void follow_device(const torch::Device& device);
+  int64_t parity_;
   torch::Tensor kept_index_, changed_index_;
   torch::nn::Sequential shift_net_;
   torch::nn::Linear output_layer_{nullptr};

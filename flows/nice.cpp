@@ -12,30 +12,61 @@ NiceImpl::NiceImpl(const NiceOptions& options) : options_(options), prior_{optio
   scaling_ = register_module("scaling", DiagonalScaling(options.dim));
 }
 
-FlowResult NiceImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = x, logdet = torch::zeros({x.size(0)}, x.options());
+namespace {
+
+Halves split(const torch::Tensor& x) {
+  using torch::indexing::None;
+  return {x.slice(1, 0, None, 2).contiguous(), x.slice(1, 1, None, 2).contiguous()};
+}
+
+}  // namespace
+
+torch::Tensor NiceImpl::interleave(const Halves& h) const {
+  if (h.even.size(1) == h.odd.size(1)) return torch::stack({h.even, h.odd}, 2).flatten(1);
+  torch::Tensor order = torch::cat({torch::arange(0, options_.dim, 2), torch::arange(1, options_.dim, 2)});
+  return torch::cat({h.even, h.odd}, 1).index_select(1, torch::argsort(order).to(h.even.device()));
+}
+
+std::pair<Halves, torch::Tensor> NiceImpl::forward_halves(const torch::Tensor& x) {
+  Halves h = split(x);
   for (const auto& layer : *couplings_) {
-    auto [out, layer_logdet] = layer->as<AdditiveCoupling>()->forward(h);
-    h = out;
-    logdet = logdet + layer_logdet;
+    auto coupling = layer->as<AdditiveCoupling>();
+    if (coupling->parity() == 0)
+      h.odd = h.odd + coupling->shift(h.even);
+    else
+      h.even = h.even + coupling->shift(h.odd);
   }
-  auto [z, scale_logdet] = scaling_->forward(h);
-  return {z, logdet + scale_logdet};
+  // The couplings preserve volume: only the scaling adds to log|det|.
+  Halves log_scale = split(scaling_->log_scale.unsqueeze(0));
+  Halves z{h.even * log_scale.even.exp(), h.odd * log_scale.odd.exp()};
+  return {z, scaling_->log_scale.sum().expand({x.size(0)})};
+}
+
+torch::Tensor NiceImpl::inverse_halves(Halves h) {
+  Halves log_scale = split(scaling_->log_scale.unsqueeze(0));
+  h = {h.even * (-log_scale.even).exp(), h.odd * (-log_scale.odd).exp()};
+  for (int64_t i = static_cast<int64_t>(couplings_->size()) - 1; i >= 0; --i) {
+    auto coupling = couplings_[i]->as<AdditiveCoupling>();
+    if (coupling->parity() == 0)
+      h.odd = h.odd - coupling->shift(h.even);
+    else
+      h.even = h.even - coupling->shift(h.odd);
+  }
+  return interleave(h);
+}
+
+FlowResult NiceImpl::forward(const torch::Tensor& x) {
+  auto [z, logdet] = forward_halves(x);
+  return {interleave(z), logdet};
 }
 
 FlowResult NiceImpl::inverse(const torch::Tensor& z) {
-  auto [h, logdet] = scaling_->inverse(z);
-  for (int64_t i = static_cast<int64_t>(couplings_->size()) - 1; i >= 0; --i) {
-    auto [out, layer_logdet] = couplings_[i]->as<AdditiveCoupling>()->inverse(h);
-    h = out;
-    logdet = logdet + layer_logdet;
-  }
-  return {h, logdet};
+  return {inverse_halves(split(z)), (-scaling_->log_scale.sum()).expand({z.size(0)})};
 }
 
 torch::Tensor NiceImpl::log_prob(const torch::Tensor& x) {
-  auto [z, logdet] = forward(x);
-  return prior_.log_prob(z) + logdet;
+  auto [z, logdet] = forward_halves(x);
+  return prior_.log_prob(z.even) + prior_.log_prob(z.odd) + logdet;
 }
 
 torch::Tensor NiceImpl::sample(int64_t n, double temperature, at::Generator generator) {
@@ -56,6 +87,23 @@ void NiceImpl::initialize_from_data(const torch::Tensor& x) {
   }
   torch::Tensor stddev = h.std(0).clamp_min(1e-6);
   scaling_->log_scale.copy_(torch::log(prior_.stddev() / stddev));
+}
+
+std::vector<MatmulShape> nice_train_matmuls(const NiceOptions& o, int64_t batch) {
+  std::vector<MatmulShape> shapes;
+  for (int64_t i = 0; i < o.coupling_layers; ++i) {
+    const int64_t kept = i % 2 == 0 ? o.dim - o.dim / 2 : o.dim / 2, changed = o.dim - kept;
+    std::vector<int64_t> widths = {kept};
+    for (int64_t l = 0; l < o.hidden_layers; ++l) widths.push_back(o.hidden);
+    widths.push_back(changed);
+    for (size_t l = 0; l + 1 < widths.size(); ++l) {
+      const int64_t in = widths[l], out = widths[l + 1];
+      shapes.push_back({batch, in, out, false, true});                       // x W^T
+      shapes.push_back({out, batch, in, true, false});                       // g^T x
+      if (i > 0 || l > 0) shapes.push_back({batch, out, in, false, false});  // g W
+    }
+  }
+  return shapes;
 }
 
 }  // namespace genbox::flows

@@ -5,10 +5,19 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "common/matmul.hpp"
 #include "flows/coupling.hpp"
 #include "flows/priors.hpp"
 
 namespace genbox::flows {
+
+// Between layers the model keeps the two halves of the interleaved partition (even and odd
+// coordinates) as two tensors, so a coupling adds its shift to one half instead of gathering and
+// scattering coordinates: the input is split once and z interleaved once (not at all for
+// log_prob, whose sum ignores the order).
+struct Halves {
+  torch::Tensor even, odd;
+};
 
 // The defaults are `nice train`'s (a CPU-sized model); the paper's MNIST model is
 // experiments/configs/nice_mnist_paper.toml (hidden 1000, hidden_layers 5).
@@ -41,11 +50,22 @@ class NiceImpl : public torch::nn::Module {
   const Prior& prior() const { return prior_; }
 
  private:
+  // x [B, D] -> z's halves and log|det|, and back.
+  std::pair<Halves, torch::Tensor> forward_halves(const torch::Tensor& x);
+  torch::Tensor inverse_halves(Halves h);
+  torch::Tensor interleave(const Halves& h) const;
+
   NiceOptions options_;
   Prior prior_;
   torch::nn::ModuleList couplings_;
   DiagonalScaling scaling_{nullptr};
 };
 TORCH_MODULE(Nice);
+
+// The matmuls of a training step on `batch` examples, in the layouts autograd uses: each linear
+// layer's forward, its weight gradient, and its input gradient except for the first coupling's
+// first layer, whose input (the data) needs none. `nice bench` times them alone, back to back,
+// as the plain matmul rate the step is measured against.
+std::vector<MatmulShape> nice_train_matmuls(const NiceOptions& options, int64_t batch);
 
 }  // namespace genbox::flows

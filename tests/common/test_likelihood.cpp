@@ -23,3 +23,31 @@ TEST_CASE("dequantized pixels fill their 1/256 bin uniformly") {
   CHECK(x.max().item<float>() < 8.0f / 256);
   CHECK(x.mean().item<double>() == doctest::Approx(7.5 / 256).epsilon(1e-3));
 }
+
+TEST_CASE("uniform noise is uniform without serial correlation and repeats by seed whatever the thread count") {
+  torch::Tensor u = uniform_noise({400000}, at::make_generator<at::CPUGeneratorImpl>(5)).to(torch::kFloat64);
+  CHECK(u.min().item<double>() >= 0.0);
+  CHECK(u.max().item<double>() < 1.0);
+  // Standard errors at n = 4e5: mean 4.6e-4, variance 1.3e-4; the bounds are about 5 of them.
+  CHECK(u.mean().item<double>() == doctest::Approx(0.5).epsilon(5e-3));
+  CHECK(u.var().item<double>() == doctest::Approx(1.0 / 12).epsilon(8e-3));
+  torch::Tensor centred = u - 0.5;
+  double lag1 = (centred.narrow(0, 0, 399999) * centred.narrow(0, 1, 399999)).mean().item<double>() * 12;
+  CHECK(std::abs(lag1) < 0.01);
+  // Each of 16 equal bins holds 1/16 of the values (within 5 standard errors of a count).
+  torch::Tensor counts = torch::histc(u, 16, 0.0, 1.0);
+  CHECK((counts - 25000).abs().max().item<double>() < 5 * std::sqrt(25000.0 * 15 / 16));
+
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  torch::Tensor one_thread = uniform_noise({50000}, at::make_generator<at::CPUGeneratorImpl>(9));
+  torch::set_num_threads(2);
+  torch::Tensor two_threads = uniform_noise({50000}, at::make_generator<at::CPUGeneratorImpl>(9));
+  torch::set_num_threads(threads);
+  CHECK(torch::equal(one_thread, two_threads));
+  CHECK_FALSE(torch::equal(one_thread, uniform_noise({50000}, at::make_generator<at::CPUGeneratorImpl>(10))));
+  // Successive draws from one generator differ.
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(9);
+  torch::Tensor first = uniform_noise({1000}, g);
+  CHECK_FALSE(torch::equal(first, uniform_noise({1000}, g)));
+}

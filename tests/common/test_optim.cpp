@@ -71,3 +71,52 @@ TEST_CASE("EMA follows its warmup formula and swaps weights in and out") {
   ema.swap_into(*linear);
   CHECK(linear->weight.item<float>() == 2.0f);
 }
+
+// The fused step against LibTorch's own Adam/AdamW (a second implementation of the same update):
+// same parameters after several steps with weight decay, a parameter without a gradient, a
+// learning-rate change, and the same step count in the state that checkpoints save.
+template <typename Fused, typename Plain, typename Options>
+void check_fused_matches(bool amsgrad) {
+  torch::manual_seed(3);
+  torch::nn::Linear a(5, 4), b(5, 4);
+  torch::Tensor frozen_a = torch::randn({3}, torch::requires_grad()), frozen_b = frozen_a.detach().clone();
+  {
+    torch::NoGradGuard no_grad;
+    b->weight.copy_(a->weight);
+    b->bias.copy_(a->bias);
+  }
+  auto groups = [&](torch::nn::Linear& l, torch::Tensor frozen) {
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    g.emplace_back(std::vector<torch::Tensor>{l->weight},
+                   std::make_unique<Options>(Options(0.01).betas({0.8, 0.95}).eps(1e-6).weight_decay(0.1).amsgrad(amsgrad)));
+    g.emplace_back(std::vector<torch::Tensor>{l->bias, frozen},
+                   std::make_unique<Options>(Options(0.02).weight_decay(0.0).amsgrad(amsgrad)));
+    return g;
+  };
+  torch::Tensor initial = a->weight.detach().clone();
+  Fused fused(groups(a, frozen_a), Options(0.01));
+  Plain plain(groups(b, frozen_b), Options(0.01));
+  for (int step = 0; step < 6; ++step) {
+    torch::Tensor x = torch::randn({7, 5});
+    for (auto* o : std::initializer_list<torch::optim::Optimizer*>{&fused, &plain}) o->zero_grad();
+    a->forward(x).square().sum().backward();
+    b->forward(x).square().sum().backward();
+    if (step == 3)
+      for (auto* o : std::initializer_list<torch::optim::Optimizer*>{&fused, &plain}) set_learning_rate(*o, 0.005);
+    fused.step();
+    plain.step();
+  }
+  CHECK(torch::allclose(a->weight, b->weight, 1e-5, 1e-6));
+  CHECK(torch::allclose(a->bias, b->bias, 1e-5, 1e-6));
+  CHECK(torch::equal(frozen_a, frozen_b));
+  CHECK(fused.state().size() == plain.state().size());
+  // The update moved the weights: the comparison is not between two untouched copies.
+  CHECK_FALSE(torch::allclose(a->weight, initial, 1e-3, 1e-3));
+}
+
+TEST_CASE("the fused Adam and AdamW steps match LibTorch's") {
+  check_fused_matches<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions>(false);
+  check_fused_matches<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions>(true);
+  check_fused_matches<FusedAdamW, torch::optim::AdamW, torch::optim::AdamWOptions>(false);
+  check_fused_matches<FusedAdamW, torch::optim::AdamW, torch::optim::AdamWOptions>(true);
+}

@@ -7,6 +7,7 @@
 #include "flows/nice.hpp"
 
 using namespace genbox::flows;
+using genbox::MatmulShape;
 
 namespace {
 NiceOptions small(int64_t dim, const std::string& prior = "logistic") {
@@ -89,4 +90,15 @@ TEST_CASE("inpainting keeps observed pixels and raises log p of the hidden ones"
   torch::Tensor start = x * observed + 0.5 * (1 - observed);
   CHECK((model->log_prob(filled) > model->log_prob(start)).all().item<bool>());
   CHECK((filled.narrow(1, 8, 8) - 0.3).abs().mean().item<float>() < 0.05f);
+}
+
+TEST_CASE("a NICE step's matmuls add up to the FLOPs counted by hand") {
+  // Default model, batch 200: each coupling multiplies 392 -> 256 -> 256 -> 256 -> 392, forward
+  // 2 * 200 * (392*256 + 2*256*256 + 256*392) FLOPs; the backward pass doubles that, less the
+  // first layer's input gradient (2 * 200 * 392 * 256).
+  NiceOptions options;
+  std::vector<MatmulShape> shapes = nice_train_matmuls(options, 200);
+  CHECK(shapes.size() == 4 * 4 * 3 - 1);
+  CHECK(genbox::total_flops(shapes) == 1'552'384'000.0);
+  for (const MatmulShape& s : shapes) CHECK((s.m == 200 || s.k == 200));
 }

@@ -17,6 +17,28 @@ TEST_CASE("logistic log-density equals log(e^-z / (1 + e^-z)^2), stably in the t
   CHECK(std::isfinite(logistic_log_prob(torch::tensor(200.0f)).item<float>()));
 }
 
+TEST_CASE("the logistic log-density's gradient matches central finite differences, summed or not") {
+  torch::Tensor z = torch::tensor({{-30.0, -2.5, -0.3, 0.0}, {0.4, 1.7, 6.0, 25.0}}, torch::kFloat64);
+  torch::Tensor weights = torch::tensor({0.5, -2.0}, torch::kFloat64);
+  torch::Tensor leaf = z.clone().requires_grad_(true);
+  (Prior{"logistic"}.log_prob(leaf) * weights).sum().backward();
+  torch::Tensor summed_grad = leaf.grad().clone();
+  leaf.grad().zero_();
+  (logistic_log_prob(leaf) * weights.unsqueeze(1)).sum().backward();
+  const double h = 1e-6;
+  for (int64_t i = 0; i < z.size(0); ++i)
+    for (int64_t j = 0; j < z.size(1); ++j) {
+      auto at = [&](double shift) {
+        torch::Tensor moved = z.clone();
+        moved[i][j] += shift;
+        return (logistic_log_prob(moved).sum(1) * weights).sum().item<double>();
+      };
+      double numeric = (at(h) - at(-h)) / (2 * h);
+      CHECK(summed_grad[i][j].item<double>() == doctest::Approx(numeric).epsilon(1e-6));
+      CHECK(leaf.grad()[i][j].item<double>() == doctest::Approx(numeric).epsilon(1e-6));
+    }
+}
+
 TEST_CASE("Gaussian log-density equals -z^2/2 - log(2 pi)/2") {
   for (double z : {-2.0, 0.0, 1.5}) {
     double expected = -0.5 * z * z - 0.5 * std::log(2 * M_PI);
