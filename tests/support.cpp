@@ -20,6 +20,50 @@ std::filesystem::path source_dir() { return GENBOX_SOURCE_DIR; }
 
 std::string torchrun() { return GENBOX_TORCHRUN; }
 
+std::string reference_python() {
+  static const std::string python = [] {
+    std::string candidate = GENBOX_PYTHON;
+    if (candidate.empty()) return std::string();
+    return run_command(candidate + " -c 'import torch, scipy'").exit_code == 0 ? candidate : std::string();
+  }();
+  return python;
+}
+
+std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& item : module.named_parameters()) state[item.key()] = item.value().detach().clone();
+  for (const auto& item : module.named_buffers()) state[item.key()] = item.value().detach().clone();
+  return state;
+}
+
+std::map<std::string, torch::Tensor> run_reference(const OracleCase& oracle_case) {
+  auto tensors = [](const std::map<std::string, torch::Tensor>& named) {
+    c10::Dict<std::string, torch::Tensor> dict;
+    for (const auto& [name, tensor] : named) dict.insert(name, tensor.detach().contiguous());
+    return dict;
+  };
+  c10::impl::GenericDict options(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [key, value] : oracle_case.options) options.insert(key, value);
+  c10::impl::GenericDict everything(c10::StringType::get(), c10::AnyType::get());
+  everything.insert("experiment", oracle_case.experiment);
+  everything.insert("options", options);
+  everything.insert("state", tensors(oracle_case.state));
+  everything.insert("inputs", tensors(oracle_case.inputs));
+
+  TempDir dir;
+  std::vector<char> bytes = torch::pickle_save(everything);
+  std::ofstream(dir / "case.pt", std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  CommandResult result = run_command(reference_python() + " " + (source_dir() / "bench" / "oracle.py").string() + " " +
+                                     (dir / "case.pt").string() + " " + (dir / "out.pt").string());
+  if (result.exit_code != 0) throw std::runtime_error("bench/oracle.py failed:\n" + result.output);
+  std::ifstream in(dir / "out.pt", std::ios::binary);
+  std::vector<char> out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::map<std::string, torch::Tensor> outputs;
+  for (const auto& entry : torch::pickle_load(out).toGenericDict())
+    outputs[entry.key().toStringRef()] = entry.value().toTensor();
+  return outputs;
+}
+
 bool can_launch_cpu_processes() { return !torchrun().empty() && gloo_available(); }
 
 void write_tiny_item_set(const std::filesystem::path& root) {

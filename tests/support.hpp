@@ -3,6 +3,8 @@
 
 #include <sys/wait.h>
 
+#include <ATen/core/ivalue.h>
+#include <torch/nn/module.h>
 #include <torch/types.h>
 #include <array>
 #include <cstdio>
@@ -57,6 +59,23 @@ std::filesystem::path source_dir();
 std::string torchrun();
 // Whether tests can run CPU processes under torchrun: there is a torchrun and the build has Gloo.
 bool can_launch_cpu_processes();
+
+// The Python of the venv whose torch genbox was built with, when it can import torch and scipy
+// (scripts/setup installs both): it runs the PyTorch reference in bench/. Empty otherwise.
+std::string reference_python();
+
+// A case for the PyTorch reference (bench/oracle.py): the experiment, config keys that differ
+// from the defaults, the model's state by genbox's names, and the inputs. run_reference returns
+// the reference's outputs and gradients ("grad.<parameter>") by name; it fails the test with
+// the reference's message when Python fails.
+struct OracleCase {
+  std::string experiment;
+  std::map<std::string, c10::IValue> options;
+  std::map<std::string, torch::Tensor> state, inputs;
+};
+std::map<std::string, torch::Tensor> run_reference(const OracleCase& oracle_case);
+// A module's parameters then buffers, detached, by name: what an OracleCase's state holds.
+std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& module);
 
 // 40 train and 20 test 8x8 IDX items of 4 classes under root: class k is a bright k-th quarter
 // on a dim square. Small enough for end-to-end runs of every experiment.
