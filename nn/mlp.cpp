@@ -1,5 +1,7 @@
 #include "nn/mlp.hpp"
 
+#include "nn/gelu.hpp"
+
 #include <torch/torch.h>
 #include <stdexcept>
 
@@ -18,7 +20,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden, const std::string& activation) : a
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = fc1(x);
-  if (activation_ == "gelu_tanh") return fc2(torch::gelu(h, "tanh"));
+  if (activation_ == "gelu_tanh") return fc2(gelu_tanh(h));
   auto halves = h.chunk(2, -1);
   return fc2(torch::silu(halves[0]) * halves[1]);
 }
