@@ -11,8 +11,13 @@ namespace {
 // Layer norm without a learnable affine map: the adaLN modulation takes that role.
 torch::Tensor plain_layer_norm(const torch::Tensor& x) { return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6); }
 
+// x * (1 + scale) + shift, and x + gate * y, each one op over the tokens (not two or three).
 torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
-  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+  return torch::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
+}
+
+torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
+  return torch::addcmul(x, gate.unsqueeze(1), y);
 }
 
 void zero_linear(torch::nn::Linear& layer) {
@@ -83,8 +88,8 @@ DitBlockImpl::DitBlockImpl(int64_t width, int64_t heads, int64_t mlp_hidden, con
 
 torch::Tensor DitBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto m = modulation(torch::silu(c)).chunk(6, 1);
-  torch::Tensor h = x + m[2].unsqueeze(1) * attention(modulate(plain_layer_norm(x), m[0], m[1]));
-  return h + m[5].unsqueeze(1) * mlp(modulate(plain_layer_norm(h), m[3], m[4]));
+  torch::Tensor h = gated_residual(x, m[2], attention(modulate(plain_layer_norm(x), m[0], m[1])));
+  return gated_residual(h, m[5], mlp(modulate(plain_layer_norm(h), m[3], m[4])));
 }
 
 DitFinalLayerImpl::DitFinalLayerImpl(int64_t width, int64_t patch_dim) {
