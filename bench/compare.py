@@ -93,12 +93,17 @@ def main():
                 print(json.dumps(row), flush=True)
 
     print()
-    print(f"{'experiment':<10} {'threads':>7}  {'figure':<32} {'genbox':>10} {'PyTorch':>10} {'genbox/PyTorch':>15}")
+    print(f"| experiment | threads | figure | genbox | PyTorch | genbox/PyTorch |")
+    print(f"| --- | --- | --- | --- | --- | --- |")
     for row in rows:
-        ref = "" if row["reference"] is None else f"{row['reference']:10.4g}"
+        ref = "" if row["reference"] is None else number(row["reference"])
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
-        print(f"{row['experiment']:<10} {row['threads']:>7}  {row['label']:<32} {row['genbox']:10.4g} {ref:>10} "
-              f"{ratio:>15}")
+        print(f"| {row['experiment']} | {row['threads']} | {row['label']} | {number(row['genbox'])} | {ref} | {ratio} |")
+
+
+def number(value):
+    """Thousands without decimals, smaller figures with three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 if __name__ == "__main__":
