@@ -65,16 +65,42 @@ json parse_file(const std::filesystem::path& file) {
   return root;
 }
 
-struct PendingImage {
-  int64_t id, width, height;
-  std::string file_name;
+// An image's objects or its crowd regions, as the file has them.
+struct PendingBoxes {
   std::vector<std::array<double, 4>> boxes;  // clipped corner boxes
   std::vector<int64_t> labels;
   std::vector<double> areas;
+
+  // The boxes scaled by (sx, sy), as tensors: labels [n], corner boxes [n, 4], areas [n].
+  std::array<torch::Tensor, 3> scaled(double sx, double sy) const {
+    const int64_t n = static_cast<int64_t>(boxes.size());
+    torch::Tensor b = torch::zeros({n, 4}, torch::kDouble), a = torch::zeros({n}, torch::kDouble);
+    for (int64_t k = 0; k < n; ++k) {
+      b[k] = torch::tensor({boxes[k][0] * sx, boxes[k][1] * sy, boxes[k][2] * sx, boxes[k][3] * sy}, torch::kDouble);
+      a[k] = areas[k] * sx * sy;
+    }
+    return {torch::tensor(labels, torch::kLong), b, a};
+  }
+};
+
+struct PendingImage {
+  int64_t id, width, height;
+  std::string file_name;
+  PendingBoxes objects, crowds;
+
+  // The image's targets in a frame of height x width pixels, boxes scaled from the file's.
+  Targets targets(int64_t frame_height, int64_t frame_width) const {
+    const double sx = static_cast<double>(frame_width) / width, sy = static_cast<double>(frame_height) / height;
+    auto [labels, boxes, areas] = objects.scaled(sx, sy);
+    Targets t = make_targets(labels, boxes, frame_height, frame_width, areas);
+    auto [crowd_labels, crowd_boxes, crowd_areas] = crowds.scaled(sx, sy);
+    t.crowds = make_crowds(crowd_labels, crowd_boxes, crowd_areas);
+    return t;
+  }
 };
 }  // namespace
 
-CocoCatalog index_catalog(int64_t images, int64_t classes) {
+CocoCatalog index_catalog(int64_t images, int64_t classes, const std::vector<std::string>& class_names) {
   CocoCatalog c;
   for (int64_t i = 0; i < images; ++i) {
     c.image_ids.push_back(i);
@@ -82,7 +108,7 @@ CocoCatalog index_catalog(int64_t images, int64_t classes) {
   }
   for (int64_t k = 0; k < classes; ++k) {
     c.category_ids.push_back(k);
-    c.category_names.push_back(std::to_string(k));
+    c.category_names.push_back(k < static_cast<int64_t>(class_names.size()) ? class_names[k] : std::to_string(k));
   }
   return c;
 }
@@ -142,16 +168,17 @@ CocoDataset read_coco_detection(const std::filesystem::path& annotation_file, co
       throw DataError(fmt::format("{}: {} has a bbox of {} numbers", file.string(), where, bbox.size()));
     auto found = image_of_id.find(image_id);
     if (found == image_of_id.end()) continue;  // beyond the limit
-    if (a.contains("iscrowd") && field<int64_t>(a, "iscrowd", file, where) != 0) continue;
+    const bool crowd = a.contains("iscrowd") && field<int64_t>(a, "iscrowd", file, where) != 0;
     PendingImage& p = images[found->second];
     double x1 = std::clamp(bbox[0], 0.0, static_cast<double>(p.width));
     double y1 = std::clamp(bbox[1], 0.0, static_cast<double>(p.height));
     double x2 = std::clamp(bbox[0] + bbox[2], 0.0, static_cast<double>(p.width));
     double y2 = std::clamp(bbox[1] + bbox[3], 0.0, static_cast<double>(p.height));
     if (x2 <= x1 || y2 <= y1) continue;
-    p.boxes.push_back({x1, y1, x2, y2});
-    p.labels.push_back(class_of_category[category]);
-    p.areas.push_back(a.contains("area") ? field<double>(a, "area", file, where) : bbox[2] * bbox[3]);
+    PendingBoxes& into = crowd ? p.crowds : p.objects;
+    into.boxes.push_back({x1, y1, x2, y2});
+    into.labels.push_back(class_of_category[category]);
+    into.areas.push_back(a.contains("area") ? field<double>(a, "area", file, where) : bbox[2] * bbox[3]);
   }
 
   for (const PendingImage& p : images) {
@@ -171,15 +198,9 @@ CocoDataset read_coco_detection(const std::filesystem::path& annotation_file, co
                                                                          .mode(torch::kBilinear)
                                                                          .align_corners(false)
                                                                          .antialias(true))[0];
-    const double sx = static_cast<double>(width) / p.width, sy = static_cast<double>(height) / p.height;
-    const int64_t n = static_cast<int64_t>(p.boxes.size());
-    torch::Tensor boxes = torch::zeros({n, 4}), areas = torch::zeros({n});
-    for (int64_t k = 0; k < n; ++k) {
-      boxes[k] = torch::tensor({p.boxes[k][0] * sx, p.boxes[k][1] * sy, p.boxes[k][2] * sx, p.boxes[k][3] * sy});
-      areas[k] = p.areas[k] * sx * sy;
-    }
     out.data.images.push_back((image * 255).round().clamp(0, 255).to(torch::kUInt8));
-    out.data.targets.push_back(make_targets(torch::tensor(p.labels, torch::kLong), boxes, height, width, areas));
+    out.data.targets.push_back(p.targets(height, width));
+    out.truth.push_back(p.targets(p.height, p.width));
     out.catalog.image_ids.push_back(p.id);
     out.catalog.file_names.push_back(p.file_name);
   }
@@ -200,20 +221,25 @@ void write_coco_annotations(const std::filesystem::path& path, const std::vector
     const Targets& t = targets[i];
     images.push_back(
         {{"id", catalog.image_ids[i]}, {"file_name", catalog.file_names[i]}, {"width", t.width}, {"height", t.height}});
-    torch::Tensor boxes = t.boxes_xyxy.to(torch::kCPU, torch::kDouble);
-    torch::Tensor areas = t.areas.to(torch::kCPU, torch::kDouble);
-    for (int64_t j = 0; j < t.size(); ++j) {
-      int64_t label = t.labels[j].item<int64_t>();
-      if (label < 0 || label >= static_cast<int64_t>(catalog.category_ids.size()))
-        throw std::invalid_argument(fmt::format("COCO annotations: class {} has no category id", label));
-      double x1 = boxes[j][0].item<double>(), y1 = boxes[j][1].item<double>();
-      annotations.push_back({{"id", next_id++},
-                             {"image_id", catalog.image_ids[i]},
-                             {"category_id", catalog.category_ids[label]},
-                             {"bbox", {x1, y1, boxes[j][2].item<double>() - x1, boxes[j][3].item<double>() - y1}},
-                             {"area", areas[j].item<double>()},
-                             {"iscrowd", 0}});
-    }
+    auto add = [&](const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, const torch::Tensor& areas_of,
+                   int crowd) {
+      torch::Tensor boxes = boxes_xyxy.to(torch::kCPU, torch::kDouble);
+      torch::Tensor areas = areas_of.to(torch::kCPU, torch::kDouble);
+      for (int64_t j = 0; j < labels.size(0); ++j) {
+        int64_t label = labels[j].item<int64_t>();
+        if (label < 0 || label >= static_cast<int64_t>(catalog.category_ids.size()))
+          throw std::invalid_argument(fmt::format("COCO annotations: class {} has no category id", label));
+        double x1 = boxes[j][0].item<double>(), y1 = boxes[j][1].item<double>();
+        annotations.push_back({{"id", next_id++},
+                               {"image_id", catalog.image_ids[i]},
+                               {"category_id", catalog.category_ids[label]},
+                               {"bbox", {x1, y1, boxes[j][2].item<double>() - x1, boxes[j][3].item<double>() - y1}},
+                               {"area", areas[j].item<double>()},
+                               {"iscrowd", crowd}});
+      }
+    };
+    if (t.size() > 0) add(t.labels, t.boxes_xyxy, t.areas, 0);
+    if (t.crowds.size() > 0) add(t.crowds.labels, t.crowds.boxes_xyxy, t.crowds.areas, 1);
   }
   json root = {{"images", images}, {"annotations", annotations}, {"categories", categories}};
   write_file_atomic(path, root.dump());

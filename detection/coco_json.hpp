@@ -20,11 +20,16 @@ struct CocoCatalog {
   std::vector<std::string> category_names;  // per class index
 };
 
-// Ids and file names equal to the indices ("000000.png", ...), class names their numbers.
-CocoCatalog index_catalog(int64_t images, int64_t classes);
+// Ids and file names equal to the indices ("000000.png", ...); class k is named class_names[k],
+// or its number where the list ends.
+CocoCatalog index_catalog(int64_t images, int64_t classes, const std::vector<std::string>& class_names = {});
 
 struct CocoDataset {
-  DetectionDataset data;
+  DetectionDataset data;  // images as loaded (shrunk to max_size) and their targets, crowds apart
+  // Per image, the ground truth in the file's own pixels (its width and height, the annotations'
+  // boxes clipped to the image, their areas, crowds included): what evaluation scores, as
+  // pycocotools would on the file itself.
+  std::vector<Targets> truth;
   CocoCatalog catalog;
 };
 
@@ -37,16 +42,17 @@ struct CocoReadOptions {
 // Reads the "images" (id, file_name, width, height), "categories" (id, name) and "annotations"
 // (image_id, category_id, bbox [x, y, w, h], optional area and iscrowd) of a COCO detection file;
 // image files are found under image_dir. Boxes are clipped to their image and dropped if nothing
-// is left; crowd annotations are dropped, as the evaluation here has no crowd regions; an
-// annotation without "area" gets its box area. A missing, unreadable or malformed file, an image
-// whose size differs from its entry, or a reference to an unknown image or category throws
+// is left; an annotation without "area" gets its box area. Crowd annotations (iscrowd 1) become
+// the targets' crowd regions, never objects to train on. In data, boxes and areas are scaled with
+// their image; truth keeps them as the file has them. A missing, unreadable or malformed file, an
+// image whose size differs from its entry, or a reference to an unknown image or category throws
 // DataError naming the file (and the entry).
 CocoDataset read_coco_detection(const std::filesystem::path& annotation_file, const std::filesystem::path& image_dir,
                                 const CocoReadOptions& options = {});
 
-// Writes targets as a COCO ground-truth file (bbox as [x, y, w, h], the target areas, iscrowd 0,
-// annotation ids from 1) under the catalog's ids, for pycocotools' COCO() next to the results
-// written by write_coco_results.
+// Writes targets as a COCO ground-truth file (images of the targets' sizes; bbox as [x, y, w, h],
+// the target areas, iscrowd 0 for objects and 1 for crowd regions; annotation ids from 1) under
+// the catalog's ids, for pycocotools' COCO() next to the results written by write_coco_results.
 void write_coco_annotations(const std::filesystem::path& path, const std::vector<Targets>& targets,
                             const CocoCatalog& catalog);
 

@@ -35,6 +35,9 @@ std::vector<double> linspace(double start, double stop, int n) {
 struct Boxes {
   std::vector<std::array<double, 4>> xyxy;
   std::vector<double> areas, scores;
+  std::vector<char> crowd;  // ground truth only: a crowd region rather than an object
+
+  bool empty() const { return xyxy.empty(); }
 };
 
 // Matching results of one (image, category, area range), COCOeval.evaluateImg's output.
@@ -44,25 +47,33 @@ struct ImageEvaluation {
   int64_t counted_truths = 0;                       // ground truth not ignored
 };
 
-double iou(const std::array<double, 4>& a, const std::array<double, 4>& b) {
-  double w = std::min(a[2], b[2]) - std::max(a[0], b[0]);
-  double h = std::min(a[3], b[3]) - std::max(a[1], b[1]);
+// IoU of detection d and ground truth g; against a crowd region the intersection is divided by
+// the detection's area alone (pycocotools' bbIou with iscrowd), so a detection of one object
+// inside a crowd overlaps it fully.
+double iou(const std::array<double, 4>& d, const std::array<double, 4>& g, bool crowd) {
+  double w = std::min(d[2], g[2]) - std::max(d[0], g[0]);
+  double h = std::min(d[3], g[3]) - std::max(d[1], g[1]);
   if (w <= 0 || h <= 0) return 0;
   double inter = w * h;
-  double uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+  double detection_area = (d[2] - d[0]) * (d[3] - d[1]);
+  double uni = crowd ? detection_area : detection_area + (g[2] - g[0]) * (g[3] - g[1]) - inter;
   return inter / uni;
 }
 
 ImageEvaluation evaluate_image(const Boxes& truth, const Boxes& found, const std::array<double, 2>& area_range,
                                const std::vector<double>& thresholds) {
   auto outside = [&](double area) { return area < area_range[0] || area > area_range[1]; };
-  // Ground truth the range ignores goes last, keeping order otherwise.
+  // Crowd regions and ground truth outside the range are ignored and go last, keeping order otherwise.
+  auto ignored = [&](int64_t g) { return truth.crowd[g] || outside(truth.areas[g]); };
   std::vector<int64_t> truth_order(truth.areas.size());
   std::iota(truth_order.begin(), truth_order.end(), 0);
   std::stable_sort(truth_order.begin(), truth_order.end(),
-                   [&](int64_t a, int64_t b) { return !outside(truth.areas[a]) && outside(truth.areas[b]); });
-  std::vector<char> truth_ignored;
-  for (int64_t g : truth_order) truth_ignored.push_back(outside(truth.areas[g]));
+                   [&](int64_t a, int64_t b) { return !ignored(a) && ignored(b); });
+  std::vector<char> truth_ignored, truth_crowd;
+  for (int64_t g : truth_order) {
+    truth_ignored.push_back(ignored(g));
+    truth_crowd.push_back(truth.crowd[g]);
+  }
 
   std::vector<int64_t> found_order(found.scores.size());
   std::iota(found_order.begin(), found_order.end(), 0);
@@ -78,7 +89,8 @@ ImageEvaluation evaluate_image(const Boxes& truth, const Boxes& found, const std
   e.ignored.assign(thresholds.size(), std::vector<char>(nd, 0));
   std::vector<double> ious(nd * ng);
   for (size_t d = 0; d < nd; ++d)
-    for (size_t g = 0; g < ng; ++g) ious[d * ng + g] = iou(found.xyxy[found_order[d]], truth.xyxy[truth_order[g]]);
+    for (size_t g = 0; g < ng; ++g)
+      ious[d * ng + g] = iou(found.xyxy[found_order[d]], truth.xyxy[truth_order[g]], truth_crowd[g]);
 
   for (size_t t = 0; t < thresholds.size(); ++t) {
     std::vector<char> truth_taken(ng, 0);
@@ -86,7 +98,8 @@ ImageEvaluation evaluate_image(const Boxes& truth, const Boxes& found, const std
       double best = std::min(thresholds[t], 1 - 1e-10);
       int64_t match = -1;
       for (size_t g = 0; g < ng; ++g) {
-        if (truth_taken[g]) continue;
+        // A crowd region takes any number of detections; anything else one.
+        if (truth_taken[g] && !truth_crowd[g]) continue;
         // Once matched to counted ground truth, ignored ground truth (sorted last) cannot win.
         if (match >= 0 && !truth_ignored[match] && truth_ignored[g]) break;
         if (ious[d * ng + g] < best) continue;
@@ -104,10 +117,11 @@ ImageEvaluation evaluate_image(const Boxes& truth, const Boxes& found, const std
   return e;
 }
 
-std::vector<Boxes> split_by_category(const torch::Tensor& boxes, const torch::Tensor& labels,
-                                     const torch::Tensor& areas, const torch::Tensor& scores, int64_t num_classes,
-                                     const char* what, size_t image) {
-  std::vector<Boxes> per_class(num_classes);
+// Appends boxes [n, 4] with labels [n], areas [n] and scores [n] (or undefined) to their classes.
+void split_by_category(std::vector<Boxes>& per_class, const torch::Tensor& boxes, const torch::Tensor& labels,
+                       const torch::Tensor& areas, const torch::Tensor& scores, bool crowd, const char* what,
+                       size_t image) {
+  const int64_t num_classes = static_cast<int64_t>(per_class.size());
   torch::Tensor b = boxes.detach().to(torch::kCPU, torch::kDouble).reshape({-1, 4}).contiguous();
   torch::Tensor l = labels.detach().to(torch::kCPU, torch::kLong).contiguous();
   torch::Tensor a = areas.detach().to(torch::kCPU, torch::kDouble).contiguous();
@@ -120,9 +134,9 @@ std::vector<Boxes> split_by_category(const torch::Tensor& boxes, const torch::Te
                                               i, image, k, num_classes));
     per_class[k].xyxy.push_back({box[4 * i], box[4 * i + 1], box[4 * i + 2], box[4 * i + 3]});
     per_class[k].areas.push_back(a.data_ptr<double>()[i]);
+    per_class[k].crowd.push_back(crowd);
     if (s.defined()) per_class[k].scores.push_back(s.data_ptr<double>()[i]);
   }
-  return per_class;
 }
 
 double mean_of_defined(const std::vector<double>& values) {
@@ -164,11 +178,14 @@ CocoMetrics evaluate_coco(const std::vector<Detections>& detections, const std::
   std::vector<std::vector<Boxes>> truth(images), found(images);  // [image][class]
   for (size_t i = 0; i < images; ++i) {
     const Targets& t = ground_truth[i];
+    truth[i].resize(num_classes);
     torch::Tensor truth_areas = t.areas.defined() ? t.areas : box_area(t.boxes_xyxy);
-    truth[i] = split_by_category(t.boxes_xyxy, t.labels, truth_areas, {}, num_classes, "ground-truth object", i);
+    split_by_category(truth[i], t.boxes_xyxy, t.labels, truth_areas, {}, false, "ground-truth object", i);
+    if (t.crowds.size() > 0)
+      split_by_category(truth[i], t.crowds.boxes_xyxy, t.crowds.labels, t.crowds.areas, {}, true, "crowd region", i);
     const Detections& d = detections[i];
-    found[i] =
-        split_by_category(d.boxes, d.labels, box_area(d.boxes.reshape({-1, 4})), d.scores, num_classes, "detection", i);
+    found[i].resize(num_classes);
+    split_by_category(found[i], d.boxes, d.labels, box_area(d.boxes.reshape({-1, 4})), d.scores, false, "detection", i);
   }
 
   // precision[t][k][a][m][r] and recall[t][k][a][m], -1 where a category has no counted truth.
@@ -180,7 +197,7 @@ CocoMetrics evaluate_coco(const std::vector<Detections>& detections, const std::
     for (int a = 0; a < kAreas; ++a) {
       std::vector<ImageEvaluation> evaluations;
       for (size_t i = 0; i < images; ++i) {
-        if (truth[i][k].areas.empty() && found[i][k].areas.empty()) continue;
+        if (truth[i][k].empty() && found[i][k].empty()) continue;
         evaluations.push_back(evaluate_image(truth[i][k], found[i][k], kAreaRanges[a], thresholds));
       }
       int64_t counted = 0;
@@ -221,13 +238,15 @@ CocoMetrics evaluate_coco(const std::vector<Detections>& detections, const std::
     }
   }
 
-  auto average_precision = [&](int a, int threshold /* -1: all */) {
+  auto average_precision = [&](int a, int threshold /* -1: all */, int64_t category = -1 /* -1: all */) {
     std::vector<double> values;
     for (int t = 0; t < kThresholds; ++t) {
       if (threshold >= 0 && t != threshold) continue;
-      for (int64_t k = 0; k < num_classes; ++k)
+      for (int64_t k = 0; k < num_classes; ++k) {
+        if (category >= 0 && k != category) continue;
         for (int r = 0; r < kRecallPoints; ++r)
           values.push_back(precision[index(t, k, a, kMaxDets - 1) * kRecallPoints + r]);
+      }
     }
     return mean_of_defined(values);
   };
@@ -250,6 +269,7 @@ CocoMetrics evaluate_coco(const std::vector<Detections>& detections, const std::
   metrics.ar_small = average_recall(1, 2);
   metrics.ar_medium = average_recall(2, 2);
   metrics.ar_large = average_recall(3, 2);
+  for (int64_t k = 0; k < num_classes; ++k) metrics.ap_per_class.push_back(average_precision(0, -1, k));
   return metrics;
 }
 

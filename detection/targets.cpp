@@ -17,14 +17,22 @@ Targets Targets::to(const torch::Device& device) const {
   moved.boxes = boxes.to(device);
   moved.boxes_xyxy = boxes_xyxy.to(device);
   moved.areas = areas.to(device);
+  if (crowds.size() > 0)
+    moved.crowds = {crowds.labels.to(device), crowds.boxes_xyxy.to(device), crowds.areas.to(device)};
   return moved;
 }
 
+namespace {
+void check_boxes(const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, const char* what) {
+  if (labels.dim() != 1 || boxes_xyxy.dim() != 2 || boxes_xyxy.size(1) != 4 || boxes_xyxy.size(0) != labels.size(0))
+    throw std::invalid_argument(fmt::format("{} need labels [n] and boxes [n, 4], got {} and {}", what,
+                                            fmt::join(labels.sizes(), "x"), fmt::join(boxes_xyxy.sizes(), "x")));
+}
+}  // namespace
+
 Targets make_targets(const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, int64_t height, int64_t width,
                      const torch::Tensor& areas) {
-  if (labels.dim() != 1 || boxes_xyxy.dim() != 2 || boxes_xyxy.size(1) != 4 || boxes_xyxy.size(0) != labels.size(0))
-    throw std::invalid_argument(fmt::format("targets need labels [n] and boxes [n, 4], got {} and {}",
-                                            fmt::join(labels.sizes(), "x"), fmt::join(boxes_xyxy.sizes(), "x")));
+  check_boxes(labels, boxes_xyxy, "targets");
   if (height <= 0 || width <= 0)
     throw std::invalid_argument(fmt::format("targets need a positive image size, got {} x {}", height, width));
   Targets t;
@@ -38,6 +46,15 @@ Targets make_targets(const torch::Tensor& labels, const torch::Tensor& boxes_xyx
   t.height = height;
   t.width = width;
   return t;
+}
+
+CrowdRegions make_crowds(const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, const torch::Tensor& areas) {
+  check_boxes(labels, boxes_xyxy, "crowd regions");
+  CrowdRegions c;
+  c.labels = labels.to(torch::kLong);
+  c.boxes_xyxy = boxes_xyxy.to(torch::kFloat);
+  c.areas = areas.defined() ? areas.to(torch::kFloat) : box_area(c.boxes_xyxy);
+  return c;
 }
 
 PaddedTargets pad_targets(const std::vector<Targets>& targets, const torch::Device& device) {

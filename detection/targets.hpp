@@ -1,5 +1,6 @@
 // The ground truth of one image, as every data source (synthetic scenes, COCO JSON) yields it and
-// the matcher, the criterion and the evaluation read it.
+// the matcher, the criterion and the evaluation read it. COCO's crowd regions (iscrowd 1) ride
+// along apart from the objects, so that training never sees them and the evaluation can.
 #pragma once
 
 #include <torch/types.h>
@@ -10,12 +11,24 @@
 
 namespace genbox::detection {
 
+// Crowd regions: one box over many objects of a class (COCO's iscrowd 1). COCOeval treats them
+// as ground truth to ignore: a detection on one is neither a hit nor a false positive.
+struct CrowdRegions {
+  torch::Tensor labels;      // [c] int64 class ids
+  torch::Tensor boxes_xyxy;  // [c, 4] float (x1, y1, x2, y2) in pixels of the image's own size
+  torch::Tensor areas;       // [c] float areas in pixels (the annotation's), for the area ranges
+
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+};
+
 struct Targets {
   torch::Tensor labels;           // [n] int64, contiguous class ids in [0, num_classes)
   torch::Tensor boxes;            // [n, 4] float (cx, cy, w, h) divided by the image's own width and height
   torch::Tensor boxes_xyxy;       // [n, 4] float (x1, y1, x2, y2) in pixels of the image's own size
   torch::Tensor areas;            // [n] float object areas in pixels, for COCO's small/medium/large split
   int64_t height = 0, width = 0;  // the image's own size, without batch padding
+  // Read by the evaluation only: the matcher and the set loss see the objects above.
+  CrowdRegions crowds;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   // The same targets with every tensor on `device`.
@@ -36,5 +49,8 @@ PaddedTargets pad_targets(const std::vector<Targets>& targets, const torch::Devi
 // boxes are derived, and areas are the boxes' areas unless given.
 Targets make_targets(const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, int64_t height, int64_t width,
                      const torch::Tensor& areas = {});
+
+// Crowd regions for the corner boxes [c, 4] (pixels); areas are the boxes' areas unless given.
+CrowdRegions make_crowds(const torch::Tensor& labels, const torch::Tensor& boxes_xyxy, const torch::Tensor& areas = {});
 
 }  // namespace genbox::detection

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/errors.hpp"
@@ -58,21 +59,30 @@ TEST_CASE("a COCO file reads into targets with contiguous classes, corner boxes 
 
   const Targets& a = coco.data.targets[0];
   CHECK((a.height == 6 && a.width == 8));
-  CHECK(torch::equal(a.labels, torch::tensor({0, 1}, torch::kLong)));  // the crowd is dropped
+  CHECK(torch::equal(a.labels, torch::tensor({0, 1}, torch::kLong)));  // the crowd is kept apart
   // [6, 0, 5, 3] runs past x = 8 and is clipped to [6, 0, 8, 3].
   CHECK(torch::allclose(a.boxes_xyxy, torch::tensor({{1.0f, 2.0f, 4.0f, 4.0f}, {6.0f, 0.0f, 8.0f, 3.0f}})));
   CHECK(torch::allclose(a.boxes[0], torch::tensor({2.5f / 8, 3.0f / 6, 3.0f / 8, 2.0f / 6})));
   CHECK(torch::allclose(a.areas, torch::tensor({5.5f, 15.0f})));  // given, else the file's w * h
+  REQUIRE(a.crowds.size() == 1);
+  CHECK(torch::equal(a.crowds.labels, torch::tensor({1}, torch::kLong)));
+  CHECK(torch::allclose(a.crowds.boxes_xyxy, torch::tensor({{0.0f, 0.0f, 8.0f, 6.0f}})));
+  CHECK(torch::allclose(a.crowds.areas, torch::tensor({48.0f})));
   const Targets& b = coco.data.targets[1];
   CHECK(torch::equal(b.labels, torch::tensor({1}, torch::kLong)));
   CHECK(torch::allclose(b.boxes_xyxy, torch::tensor({{0.5f, 1.0f, 2.5f, 9.0f}})));
+  CHECK(b.crowds.size() == 0);
+  // Nothing is shrunk, so the file's ground truth is the targets themselves.
+  REQUIRE(coco.truth.size() == 2);
+  CHECK(torch::equal(coco.truth[0].boxes_xyxy, a.boxes_xyxy));
+  CHECK(torch::equal(coco.truth[0].crowds.boxes_xyxy, a.crowds.boxes_xyxy));
 
   CocoReadOptions first;
   first.limit = 1;
   CHECK(read_coco_detection(dir / "train.json", dir / "images", first).data.size() == 1);
 }
 
-TEST_CASE("images larger than max_size are shrunk with their boxes and areas") {
+TEST_CASE("images larger than max_size are shrunk with their boxes and areas; truth keeps the file's") {
   TempDir dir;
   write_images(dir);
   write_text(dir / "train.json", kAnnotations);
@@ -86,16 +96,32 @@ TEST_CASE("images larger than max_size are shrunk with their boxes and areas") {
   CHECK((a.height == 3 && a.width == 4));
   CHECK(torch::allclose(a.boxes_xyxy[0], torch::tensor({0.5f, 1.0f, 2.0f, 2.0f})));
   CHECK(a.areas[0].item<float>() == doctest::Approx(5.5 / 4));
+  CHECK(torch::allclose(a.crowds.boxes_xyxy, torch::tensor({{0.0f, 0.0f, 4.0f, 3.0f}})));
+  CHECK(a.crowds.areas[0].item<float>() == doctest::Approx(48.0 / 4));
   CHECK(torch::allclose(coco.data.targets[1].boxes,
                         read_coco_detection(dir / "train.json", dir / "images").data.targets[1].boxes));
+  // The ground truth to score stays in the file's pixels, with the annotations' own areas.
+  const Targets& file_a = coco.truth[0];
+  CHECK((file_a.height == 6 && file_a.width == 8));
+  CHECK(torch::allclose(file_a.boxes_xyxy, torch::tensor({{1.0f, 2.0f, 4.0f, 4.0f}, {6.0f, 0.0f, 8.0f, 3.0f}})));
+  CHECK(torch::allclose(file_a.areas, torch::tensor({5.5f, 15.0f})));
+  CHECK(torch::allclose(file_a.crowds.boxes_xyxy, torch::tensor({{0.0f, 0.0f, 8.0f, 6.0f}})));
+  CHECK(torch::allclose(file_a.crowds.areas, torch::tensor({48.0f})));
+  CHECK((coco.truth[1].height == 10 && coco.truth[1].width == 4));
+  CHECK(torch::allclose(coco.truth[1].areas, torch::tensor({12.0f})));
 }
 
-TEST_CASE("written ground truth reads back as the same targets") {
+TEST_CASE("written ground truth reads back as the same targets, crowd regions included") {
   TempDir dir;
   write_images(dir);
   write_text(dir / "train.json", kAnnotations);
   CocoDataset coco = read_coco_detection(dir / "train.json", dir / "images");
-  write_coco_annotations(dir / "copy.json", coco.data.targets, coco.catalog);
+  write_coco_annotations(dir / "copy.json", coco.truth, coco.catalog);
+  nlohmann::json written = nlohmann::json::parse(genbox::testing::read_text(dir / "copy.json"));
+  REQUIRE(written["annotations"].size() == 4);
+  CHECK(written["annotations"][2]["iscrowd"] == 1);  // image 11: two objects, then its crowd
+  CHECK(written["annotations"][2]["bbox"] == nlohmann::json({0.0, 0.0, 8.0, 6.0}));
+  CHECK(written["annotations"][3]["iscrowd"] == 0);
   CocoDataset again = read_coco_detection(dir / "copy.json", dir / "images");
   CHECK(again.catalog.image_ids == coco.catalog.image_ids);
   CHECK(again.catalog.category_ids == coco.catalog.category_ids);
@@ -104,7 +130,16 @@ TEST_CASE("written ground truth reads back as the same targets") {
     CHECK(torch::equal(again.data.targets[i].labels, coco.data.targets[i].labels));
     CHECK(torch::allclose(again.data.targets[i].boxes_xyxy, coco.data.targets[i].boxes_xyxy));
     CHECK(torch::allclose(again.data.targets[i].areas, coco.data.targets[i].areas));
+    CHECK(again.data.targets[i].crowds.size() == coco.data.targets[i].crowds.size());
   }
+  CHECK(torch::allclose(again.data.targets[0].crowds.boxes_xyxy, coco.data.targets[0].crowds.boxes_xyxy));
+  CHECK(torch::allclose(again.data.targets[0].crowds.areas, coco.data.targets[0].crowds.areas));
+  // Images are written at their targets' sizes: a shrunk read's truth is still the file's frame.
+  CocoReadOptions shrink;
+  shrink.max_size = 4;
+  write_coco_annotations(dir / "shrunk.json", read_coco_detection(dir / "train.json", dir / "images", shrink).truth,
+                         coco.catalog);
+  CHECK(nlohmann::json::parse(genbox::testing::read_text(dir / "shrunk.json"))["images"][0]["width"] == 8);
   CocoCatalog plain = index_catalog(2, 3);
   CHECK(plain.file_names[1] == "000001.png");
   CHECK(plain.category_ids == std::vector<int64_t>{0, 1, 2});
