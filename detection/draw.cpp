@@ -16,15 +16,29 @@ namespace {
 constexpr int kGlyphWidth = 3, kGlyphHeight = 5;
 
 // Rows of a 3 x 5 glyph, most significant of the three bits leftmost; null for unknown characters.
+// Letters have capitals only (3 x 5 leaves no room for descenders): lower case is drawn as upper.
+// O is rounded and N shaped like a small n, so that they differ from 0 and M.
 const uint8_t* glyph(char c) {
   static const uint8_t digits[10][kGlyphHeight] = {{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7},
                                                    {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1},
                                                    {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
+  static const uint8_t letters[26][kGlyphHeight] = {
+      {2, 5, 7, 5, 5}, {6, 5, 6, 5, 6}, {3, 4, 4, 4, 3}, {6, 5, 5, 5, 6}, {7, 4, 6, 4, 7}, {7, 4, 6, 4, 4},
+      {3, 4, 5, 5, 3}, {5, 5, 7, 5, 5}, {7, 2, 2, 2, 7}, {1, 1, 1, 5, 2}, {5, 5, 6, 5, 5}, {4, 4, 4, 4, 7},
+      {5, 7, 7, 5, 5}, {6, 5, 5, 5, 5}, {2, 5, 5, 5, 2}, {6, 5, 6, 4, 4}, {2, 5, 5, 6, 3}, {6, 5, 6, 5, 5},
+      {3, 4, 2, 1, 6}, {7, 2, 2, 2, 2}, {5, 5, 5, 5, 7}, {5, 5, 5, 5, 2}, {5, 5, 7, 7, 5}, {5, 5, 2, 5, 5},
+      {5, 5, 2, 2, 2}, {7, 1, 2, 4, 7}};
   static const uint8_t point[kGlyphHeight] = {0, 0, 0, 0, 2};
   static const uint8_t space[kGlyphHeight] = {0, 0, 0, 0, 0};
+  static const uint8_t dash[kGlyphHeight] = {0, 0, 7, 0, 0};
+  static const uint8_t slash[kGlyphHeight] = {1, 1, 2, 4, 4};
   if (c >= '0' && c <= '9') return digits[c - '0'];
+  if (c >= 'A' && c <= 'Z') return letters[c - 'A'];
+  if (c >= 'a' && c <= 'z') return letters[c - 'a'];
   if (c == '.') return point;
   if (c == ' ') return space;
+  if (c == '-') return dash;
+  if (c == '/') return slash;
   return nullptr;
 }
 
@@ -76,11 +90,14 @@ class Canvas {
   int64_t height_, width_;
 };
 
-std::string label_text(int64_t label, const torch::Tensor& scores, int64_t i) {
-  if (!scores.defined()) return std::to_string(label);
+std::string label_text(int64_t label, const std::vector<std::string>& class_names, const torch::Tensor& scores,
+                       int64_t i) {
+  std::string name =
+      label >= 0 && label < static_cast<int64_t>(class_names.size()) ? class_names[label] : std::to_string(label);
+  if (!scores.defined()) return name;
   std::string score = fmt::format("{:.2f}", std::clamp(scores[i].item<double>(), 0.0, 1.0));
   if (score[0] == '0') score.erase(0, 1);  // ".87": the leading zero says nothing
-  return std::to_string(label) + " " + score;
+  return name + " " + score;
 }
 }  // namespace
 
@@ -139,7 +156,7 @@ torch::Tensor draw_boxes(const torch::Tensor& rgb, const torch::Tensor& boxes, c
     std::array<float, 3> color = class_color(label);
     canvas.rectangle(x1, y1, x2, y2, color, style.dashed);
 
-    std::string text = label_text(label, score_values, i);
+    std::string text = label_text(label, style.class_names, score_values, i);
     int64_t text_width = static_cast<int64_t>(text.size()) * (kGlyphWidth + 1) * scale + 1;
     int64_t top = y1 - text_height >= 0 ? y1 - text_height : y1;
     canvas.fill(x1, top, x1 + text_width, top + text_height, color);
@@ -148,8 +165,9 @@ torch::Tensor draw_boxes(const torch::Tensor& rgb, const torch::Tensor& boxes, c
   return out;
 }
 
-void write_detection_sheet(const DetectionDataset& data, const std::vector<Detections>& detections, int64_t count,
-                           double threshold, int64_t scale, const std::filesystem::path& path) {
+void write_detection_sheet(const DetectionDataset& data, const std::vector<Detections>& detections,
+                           const std::vector<std::string>& class_names, int64_t count, double threshold, int64_t scale,
+                           const std::filesystem::path& path) {
   count = std::min<int64_t>({count, data.size(), static_cast<int64_t>(detections.size())});
   std::vector<torch::Tensor> pictures;
   int64_t height = 0, width = 0;
@@ -158,10 +176,11 @@ void write_detection_sheet(const DetectionDataset& data, const std::vector<Detec
   for (int64_t i = 0; i < count; ++i) {
     const Targets& truth = data.targets[i];
     torch::Tensor picture = to_rgb(data.images[i], scale);
-    picture = draw_boxes(picture, truth.boxes_xyxy, truth.labels, {}, BoxStyle{double(scale), true, font_scale});
+    picture =
+        draw_boxes(picture, truth.boxes_xyxy, truth.labels, {}, BoxStyle{double(scale), true, font_scale, class_names});
     torch::Tensor keep = detections[i].scores.ge(threshold);
     picture = draw_boxes(picture, detections[i].boxes.index({keep}), detections[i].labels.index({keep}),
-                         detections[i].scores.index({keep}), BoxStyle{double(scale), false, font_scale});
+                         detections[i].scores.index({keep}), BoxStyle{double(scale), false, font_scale, class_names});
     height = std::max(height, picture.size(1));
     width = std::max(width, picture.size(2));
     pictures.push_back(picture);

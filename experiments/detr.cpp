@@ -5,7 +5,7 @@
 //
 //   detr train [-c FILE.toml] [key=value ...] [--resume RUN_DIR]
 //   detr sample RUN_DIR [--n N]   test images with ground truth (dashed) and predictions drawn
-//   detr eval RUN_DIR             COCO mAP/mAR into eval.json, detections as COCO results JSON
+//   detr eval RUN_DIR             COCO mAP/mAR and AP per category into eval.json, both sides as COCO JSON
 //   detr bench                    train/inference images/s and the matcher's time, one JSON line
 #include <fmt/format.h>
 
@@ -36,10 +36,17 @@ using namespace genbox::detection;
 
 struct Data {
   DetectionDataset train, test;
-  CocoCatalog test_catalog;  // the ids the COCO JSON files written by eval use
+  // The test set's ground truth in its file's pixels (before data.max_size), crowd regions
+  // included: what evaluation scores and exports. For scenes, test.targets themselves.
+  std::vector<Targets> test_truth;
+  CocoCatalog test_catalog;  // the ids and class names the COCO JSON files written by eval use
   int64_t num_classes = 0;
   int64_t channels = 0;
 };
+
+// The scenes' items are Fashion-MNIST's, labelled as its documentation names them.
+const std::vector<std::string> kFashionMnistClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 Data load_data(const DetrConfig& c, bool need_train) {
   Data data;
@@ -53,7 +60,8 @@ Data load_data(const DetrConfig& c, bool need_train) {
     }
     data.num_classes = test.labels.max().item<int64_t>() + 1;
     data.channels = test.images.size(1);
-    data.test_catalog = index_catalog(data.test.size(), data.num_classes);
+    data.test_truth = data.test.targets;
+    data.test_catalog = index_catalog(data.test.size(), data.num_classes, kFashionMnistClasses);
   } else {
     std::filesystem::path root = c.data.root;
     CocoDataset val = read_coco_detection(root / c.data.val_annotations, root / c.data.val_images, c.data.coco);
@@ -66,6 +74,7 @@ Data load_data(const DetrConfig& c, bool need_train) {
       data.train = std::move(train.data);
     }
     data.test = std::move(val.data);
+    data.test_truth = std::move(val.truth);
     data.test_catalog = std::move(val.catalog);
     data.num_classes = static_cast<int64_t>(data.test_catalog.category_ids.size());
     data.channels = c.data.coco.channels;
@@ -113,8 +122,20 @@ DetrOutput loss_outputs(const DetrOutput& output, bool aux) {
 // Evaluation: detections on the test set, COCO metrics, and the set loss of the inference
 // queries (one group) for a second view of progress.
 
+// (height, width) [B, 2] of test images [begin, end) as their file has them: the normalised
+// predictions times these are boxes in the file's pixels (DETR's PostProcess with orig_size).
+torch::Tensor file_sizes(const std::vector<Targets>& truth, int64_t begin, int64_t end) {
+  torch::Tensor sizes = torch::empty({end - begin, 2}, torch::kLong);
+  for (int64_t i = begin; i < end; ++i) {
+    sizes[i - begin][0] = truth[i].height;
+    sizes[i - begin][1] = truth[i].width;
+  }
+  return sizes;
+}
+
 struct Evaluation {
-  std::vector<Detections> detections;
+  std::vector<Detections> drawn;       // in the pixels of the images as loaded, for the pictures
+  std::vector<Detections> detections;  // in the file's pixels: scored and exported
   CocoMetrics metrics;
   double loss = 0;
   nlohmann::json json() const {
@@ -140,12 +161,16 @@ Evaluation evaluate(Detr& model, const Data& data, const DetrConfig& c, torch::D
     DetectionBatch batch = collate_range(data.test, i, end, c.model.output_stride).to(device);
     DetrOutput output = forward_in_precision(model, batch.images, batch.padding_mask, c.device.precision);
     loss_sum += criterion(loss_outputs(output, c.loss.aux), batch.targets).total.item<double>() * double(end - i);
-    std::vector<Detections> d = decode_detections(output.final_logits(), output.final_boxes(), batch.sizes,
-                                                  c.loss.focal, c.eval.max_detections);
-    result.detections.insert(result.detections.end(), d.begin(), d.end());
+    auto decode_into = [&](const torch::Tensor& sizes, std::vector<Detections>& into) {
+      std::vector<Detections> d =
+          decode_detections(output.final_logits(), output.final_boxes(), sizes, c.loss.focal, c.eval.max_detections);
+      into.insert(into.end(), d.begin(), d.end());
+    };
+    decode_into(batch.sizes, result.drawn);
+    decode_into(file_sizes(data.test_truth, i, end), result.detections);
   }
   model->train();
-  result.metrics = evaluate_coco(result.detections, data.test.targets, data.num_classes);
+  result.metrics = evaluate_coco(result.detections, data.test_truth, data.num_classes);
   result.loss = loss_sum / double(data.test.size());
   return result;
 }
@@ -196,7 +221,8 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
     EmaWeights averaged(t);
     e = evaluate(model, data, c, device);
     if (draw)
-      write_detection_sheet(data.test, e.detections, c.sample.images, c.sample.score_threshold, c.sample.scale,
+      write_detection_sheet(data.test, e.drawn, data.test_catalog.category_names, c.sample.images,
+                            c.sample.score_threshold, c.sample.scale,
                             t.samples_dir() / fmt::format("step_{:07d}.png", t.step()));
     return e;
   };
@@ -270,10 +296,21 @@ int sample(DetrConfig& c, const CommandLine& cli) {
   std::vector<Detections> detections =
       decode_detections(output.final_logits(), output.final_boxes(), batch.sizes, c.loss.focal, c.eval.max_detections);
   std::filesystem::path path = r.opened.run.samples_dir() / fmt::format("sample_{}.png", c.sample.checkpoint);
-  write_detection_sheet(r.data.test, detections, count, c.sample.score_threshold, c.sample.scale, path);
+  write_detection_sheet(r.data.test, detections, r.data.test_catalog.category_names, count, c.sample.score_threshold,
+                        c.sample.scale, path);
   fmt::print("wrote {} ({} test images; ground truth dashed, predictions with score >= {} solid)\n", path.string(),
              count, c.sample.score_threshold);
   return kExitOk;
+}
+
+// One line per category: its id, name and AP@[.5:.95] (-1: no ground truth to score it on).
+void print_category_table(const CocoCatalog& catalog, const std::vector<double>& ap_per_class) {
+  size_t name_width = std::string("category").size();
+  for (const std::string& name : catalog.category_names) name_width = std::max(name_width, name.size());
+  fmt::print("{:>6}  {:<{}}  {:>7}\n", "id", "category", name_width, "AP");
+  for (size_t k = 0; k < ap_per_class.size(); ++k)
+    fmt::print("{:>6}  {:<{}}  {:>7.4f}\n", catalog.category_ids[k], catalog.category_names[k], name_width,
+               ap_per_class[k]);
 }
 
 int eval(const DetrConfig& c, const CommandLine& cli) {
@@ -282,9 +319,15 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
   // Both sides of the evaluation as COCO files, so that pycocotools can check the numbers.
   std::filesystem::path truth = r.opened.run.dir() / "ground_truth_coco.json";
   std::filesystem::path results = r.opened.run.dir() / fmt::format("detections_{}_coco.json", c.sample.checkpoint);
-  write_coco_annotations(truth, r.data.test.targets, r.data.test_catalog);
-  write_coco_results(results, e.detections, r.data.test_catalog.image_ids, r.data.test_catalog.category_ids);
+  const CocoCatalog& catalog = r.data.test_catalog;
+  write_coco_annotations(truth, r.data.test_truth, catalog);
+  write_coco_results(results, e.detections, catalog.image_ids, catalog.category_ids);
   nlohmann::json summary = e.json();
+  nlohmann::json per_category = nlohmann::json::array();
+  for (size_t k = 0; k < e.metrics.ap_per_class.size(); ++k)
+    per_category.push_back(
+        {{"id", catalog.category_ids[k]}, {"name", catalog.category_names[k]}, {"ap", e.metrics.ap_per_class[k]}});
+  summary["ap_per_category"] = per_category;
   summary["images"] = r.data.test.size();
   summary["source"] = c.data.source;
   summary["checkpoint"] = c.sample.checkpoint;
@@ -295,6 +338,7 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
              r.data.test.size(), e.metrics.ap, e.metrics.ap50, e.metrics.ap75, e.metrics.ap_small, e.metrics.ap_medium,
              e.metrics.ap_large);
   fmt::print("AR@1 {:.4f} | AR@10 {:.4f} | AR@100 {:.4f}\n", e.metrics.ar1, e.metrics.ar10, e.metrics.ar100);
+  print_category_table(catalog, e.metrics.ap_per_class);
   fmt::print("wrote {}, {} and {}\n", written.string(), truth.filename().string(), results.filename().string());
   return kExitOk;
 }
@@ -373,9 +417,15 @@ int bench(DetrConfig& c, const CommandLine& cli) {
 int main(int argc, char** argv) {
   const std::vector<CommandSpec> commands = {
       {"train", false, {}, "train DETR (built-in defaults: a few CPU minutes on Fashion-MNIST scenes)"},
-      {"sample", true, {"n"}, "draw ground truth and predictions on test images into RUN_DIR/samples/"},
-      {"eval", true, {}, "COCO mAP/mAR into RUN_DIR/eval.json, detections as COCO results JSON"},
-      {"bench", false, {"steps"}, "train and inference images/s and the matcher's time, one JSON line"},
+      {"sample",
+       true,
+       {{"n", 1, 10000, "test images to draw"}},
+       "draw ground truth and predictions on test images into RUN_DIR/samples/"},
+      {"eval", true, {}, "COCO mAP/mAR and AP per category into RUN_DIR/eval.json, both sides as COCO JSON"},
+      {"bench",
+       false,
+       {{"steps", 1, 100000, "timed train steps"}},
+       "train and inference images/s and the matcher's time, one JSON line"},
   };
   DetrConfig config;
   Schema schema = describe(config);

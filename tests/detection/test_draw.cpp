@@ -1,7 +1,10 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "detection/draw.hpp"
 
@@ -71,6 +74,51 @@ TEST_CASE("scores widen the label, dashes break the outline, coordinates scale, 
   CHECK(has_color(scaled, 20, 25, class_color(0)));
   CHECK(has_color(scaled, 39, 25, class_color(0)) == false);
   CHECK(has_color(scaled, 25, 20, class_color(0)));
+}
+
+TEST_CASE("boxes are labelled with their class names in capitals, or indices past the names") {
+  torch::Tensor black = torch::zeros({3, 24, 40});
+  BoxStyle style;
+  style.class_names = {"Coat", "Bag"};
+  torch::Tensor out = draw_boxes(black, torch::tensor({{2.0f, 10.0f, 30.0f, 20.0f}}), torch::tensor({1}), {}, style);
+  auto color = class_color(1);
+  // "Bag": three characters, the patch spans x 2..14 on rows 3..9; glyphs start at x 3, 7, 11.
+  CHECK(has_color(out, 14, 3, color));
+  CHECK_FALSE(has_color(out, 15, 3, color));
+  // B's top row is ##. and A's (the lower-case a drawn as a capital) .#.
+  CHECK(has_color(out, 3, 4, {0, 0, 0}));
+  CHECK(has_color(out, 4, 4, {0, 0, 0}));
+  CHECK(has_color(out, 5, 4, color));
+  CHECK(has_color(out, 7, 4, color));
+  CHECK(has_color(out, 8, 4, {0, 0, 0}));
+  CHECK(has_color(out, 9, 4, color));
+  // Class 7 has no name in the list: labelled "7", one character wide.
+  torch::Tensor unnamed =
+      draw_boxes(black, torch::tensor({{2.0f, 10.0f, 30.0f, 20.0f}}), torch::tensor({7}), {}, style);
+  CHECK(has_color(unnamed, 6, 3, class_color(7)));
+  CHECK_FALSE(has_color(unnamed, 7, 3, class_color(7)));
+}
+
+TEST_CASE("every letter, digit and sign of the font has its own glyph, lower case that of its capital") {
+  // Each character drawn alone as a class name; the 3 x 5 cell inside its label patch is its glyph.
+  auto cell = [](const std::string& name) {
+    BoxStyle style;
+    style.class_names = {name};
+    torch::Tensor out = draw_boxes(torch::zeros({3, 16, 16}), torch::tensor({{0.0f, 8.0f, 12.0f, 15.0f}}),
+                                   torch::tensor({0}), {}, style);
+    return out.index({0, Slice(2, 7), Slice(1, 4)}).eq(0).flatten();
+  };
+  const std::string characters = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-/.";
+  std::set<std::vector<bool>> glyphs;
+  for (char c : characters) {
+    torch::Tensor bits = cell(std::string(1, c));
+    std::vector<bool> pattern;
+    for (int64_t i = 0; i < bits.numel(); ++i) pattern.push_back(bits[i].item<bool>());
+    CHECK_MESSAGE(std::count(pattern.begin(), pattern.end(), true) > 0, c);
+    glyphs.insert(pattern);
+  }
+  CHECK(glyphs.size() == characters.size());
+  for (char c = 'a'; c <= 'z'; ++c) CHECK(torch::equal(cell(std::string(1, c)), cell(std::string(1, c - 'a' + 'A'))));
 }
 
 TEST_CASE("class colours differ between classes") {

@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
 
 #include "common/data/idx.hpp"
 #include "common/images.hpp"
@@ -23,6 +26,49 @@ const std::string kTinyModel =
 torch::Tensor corner_box(const nlohmann::json& bbox) {
   double x = bbox[0], y = bbox[1], w = bbox[2], h = bbox[3];
   return torch::tensor({x, y, x + w, y + h}, torch::kFloat);
+}
+
+torch::Tensor stacked_boxes(const std::vector<torch::Tensor>& boxes) {
+  return boxes.empty() ? torch::zeros({0, 4}) : torch::stack(boxes);
+}
+
+// The metrics of the COCO files an eval wrote, scored again from the files alone: objects,
+// crowd regions (iscrowd 1) and detections, classes by the order of the categories' ids.
+detection::CocoMetrics rescore(const std::filesystem::path& run, const nlohmann::json& results) {
+  auto truth = nlohmann::json::parse(read_text(run / results["ground_truth_file"].get<std::string>()));
+  auto found = nlohmann::json::parse(read_text(run / results["detections_file"].get<std::string>()));
+  std::map<int64_t, int64_t> class_of;
+  for (const auto& category : truth["categories"]) class_of[category["id"].get<int64_t>()] = 0;
+  int64_t next = 0;
+  for (auto& entry : class_of) entry.second = next++;
+  std::vector<detection::Targets> targets;
+  std::vector<detection::Detections> detections;
+  for (const auto& image : truth["images"]) {
+    std::vector<torch::Tensor> boxes, crowd_boxes, found_boxes;
+    std::vector<int64_t> labels, crowd_labels, found_labels;
+    std::vector<float> areas, crowd_areas, scores;
+    for (const auto& a : truth["annotations"])
+      if (a["image_id"] == image["id"]) {
+        const bool crowd = a["iscrowd"] == 1;
+        (crowd ? crowd_boxes : boxes).push_back(corner_box(a["bbox"]));
+        (crowd ? crowd_labels : labels).push_back(class_of.at(a["category_id"].get<int64_t>()));
+        (crowd ? crowd_areas : areas).push_back(a["area"].get<float>());
+      }
+    for (const auto& d : found)
+      if (d["image_id"] == image["id"]) {
+        found_boxes.push_back(corner_box(d["bbox"]));
+        found_labels.push_back(class_of.at(d["category_id"].get<int64_t>()));
+        scores.push_back(d["score"].get<float>());
+      }
+    detection::Targets t = detection::make_targets(torch::tensor(labels, torch::kLong), stacked_boxes(boxes),
+                                                   image["height"], image["width"], torch::tensor(areas));
+    t.crowds = detection::make_crowds(torch::tensor(crowd_labels, torch::kLong), stacked_boxes(crowd_boxes),
+                                      torch::tensor(crowd_areas));
+    targets.push_back(t);
+    detections.push_back(
+        {stacked_boxes(found_boxes), torch::tensor(scores, torch::kFloat), torch::tensor(found_labels, torch::kLong)});
+  }
+  return detection::evaluate_coco(detections, targets, static_cast<int64_t>(class_of.size()));
 }
 }  // namespace
 
@@ -81,34 +127,17 @@ TEST_CASE("detr train, sample and eval on synthetic scenes leave a complete run 
 
   // The exported COCO files hold exactly what was scored: re-scoring them gives eval.json's AP.
   auto truth = nlohmann::json::parse(read_text(run / results["ground_truth_file"].get<std::string>()));
-  auto found = nlohmann::json::parse(read_text(run / results["detections_file"].get<std::string>()));
   REQUIRE(truth["images"].size() == 10);
-  std::vector<detection::Targets> targets;
-  std::vector<detection::Detections> detections;
-  for (const auto& image : truth["images"]) {
-    std::vector<torch::Tensor> boxes, found_boxes;
-    std::vector<int64_t> labels, found_labels;
-    std::vector<float> scores;
-    for (const auto& a : truth["annotations"])
-      if (a["image_id"] == image["id"]) {
-        boxes.push_back(corner_box(a["bbox"]));
-        labels.push_back(a["category_id"].get<int64_t>());
-      }
-    for (const auto& d : found)
-      if (d["image_id"] == image["id"]) {
-        found_boxes.push_back(corner_box(d["bbox"]));
-        found_labels.push_back(d["category_id"].get<int64_t>());
-        scores.push_back(d["score"].get<float>());
-      }
-    REQUIRE_FALSE(boxes.empty());
-    targets.push_back(
-        detection::make_targets(torch::tensor(labels), torch::stack(boxes), image["height"], image["width"]));
-    detections.push_back({found_boxes.empty() ? torch::zeros({0, 4}) : torch::stack(found_boxes),
-                          torch::tensor(scores, torch::kFloat), torch::tensor(found_labels, torch::kLong)});
-  }
-  detection::CocoMetrics rescored = detection::evaluate_coco(detections, targets, 4);
+  CHECK(truth["categories"][1]["name"] == "Trouser");  // the scenes' classes are Fashion-MNIST's
+  std::set<int64_t> images_with_objects;
+  for (const auto& a : truth["annotations"]) images_with_objects.insert(a["image_id"].get<int64_t>());
+  CHECK(images_with_objects.size() == 10);  // every scene has an object
+  detection::CocoMetrics rescored = rescore(run, results);
   CHECK(rescored.ap == doctest::Approx(results["ap"].get<double>()).epsilon(1e-4));
   CHECK(rescored.ar100 == doctest::Approx(results["ar100"].get<double>()).epsilon(1e-4));
+  REQUIRE(results["ap_per_category"].size() == 4);
+  CHECK(results["ap_per_category"][0]["name"] == "T-shirt/top");
+  CHECK(eval.output.find("Pullover") != std::string::npos);  // the per-category table
 }
 
 TEST_CASE("detr trains on a COCO-format set and reports its own category ids") {
@@ -156,6 +185,71 @@ TEST_CASE("detr trains on a COCO-format set and reports its own category ids") {
     CHECK(d["image_id"].get<int64_t>() >= 100);
     CHECK((d["category_id"] == 4 || d["category_id"] == 9));
   }
+}
+
+TEST_CASE("detr eval scores a shrunk COCO set in its file's pixels and keeps its crowd regions") {
+  // Two images of the same uniform gray: x.png at 24 x 20 and y.png at 48 x 40, which
+  // data.max_size=24 shrinks to 24 x 20. The model sees the same pixels twice, so y's detections
+  // must be x's at twice the size: the normalised predictions times each file's own size.
+  TempDir out;
+  std::filesystem::path root = out / "coco";
+  std::filesystem::create_directories(root / "images");
+  write_png(root / "images/x.png", torch::full({3, 20, 24}, 0.5));
+  write_png(root / "images/y.png", torch::full({3, 40, 48}, 0.5));
+  nlohmann::json file = {
+      {"images",
+       {{{"id", 7}, {"file_name", "x.png"}, {"width", 24}, {"height", 20}},
+        {{"id", 3}, {"file_name", "y.png"}, {"width", 48}, {"height", 40}}}},
+      {"categories", {{{"id", 4}, {"name", "four"}}, {{"id", 9}, {"name", "nine"}}}},
+      {"annotations",
+       {{{"id", 1}, {"image_id", 7}, {"category_id", 4}, {"bbox", {2, 2, 10, 8}}, {"area", 70}, {"iscrowd", 0}},
+        {{"id", 2}, {"image_id", 7}, {"category_id", 9}, {"bbox", {12, 0, 12, 20}}, {"area", 200}, {"iscrowd", 1}},
+        {{"id", 3}, {"image_id", 3}, {"category_id", 9}, {"bbox", {4, 4, 20, 16}}, {"area", 250}, {"iscrowd", 0}}}}};
+  write_text(root / "annotations.json", file.dump());
+  const std::string data = " data.source=coco data.root=" + root.string() +
+                           " data.train_annotations=annotations.json data.train_images=images"
+                           " data.val_annotations=annotations.json data.val_images=images data.max_size=24";
+  auto train = run_command(binary("detr") + " train train.steps=2 train.batch_size=2 train.eval_every=2" + data +
+                           kTinyModel + " run.out_dir=" + out.path().string());
+  INFO(train.output);
+  REQUIRE(train.exit_code == 0);
+  std::filesystem::path run = only_run(out.path(), "detr");
+  auto eval = run_command(binary("detr") + " eval " + run.string());
+  INFO(eval.output);
+  REQUIRE(eval.exit_code == 0);
+  auto results = nlohmann::json::parse(read_text(run / "eval.json"));
+
+  // The ground truth written back is the file's: sizes, boxes, areas, and the crowd region.
+  auto truth = nlohmann::json::parse(read_text(run / results["ground_truth_file"].get<std::string>()));
+  REQUIRE(truth["images"].size() == 2);
+  CHECK(truth["images"][1] == nlohmann::json({{"id", 3}, {"file_name", "y.png"}, {"width", 48}, {"height", 40}}));
+  REQUIRE(truth["annotations"].size() == 3);
+  CHECK(truth["annotations"][1]["iscrowd"] == 1);
+  CHECK(truth["annotations"][1]["bbox"] == nlohmann::json({12.0, 0.0, 12.0, 20.0}));
+  CHECK(truth["annotations"][2]["bbox"] == nlohmann::json({4.0, 4.0, 20.0, 16.0}));
+  CHECK(truth["annotations"][2]["area"] == 250.0);
+
+  auto found = nlohmann::json::parse(read_text(run / results["detections_file"].get<std::string>()));
+  std::vector<nlohmann::json> of_x, of_y;
+  for (const auto& d : found) (d["image_id"] == 7 ? of_x : of_y).push_back(d);
+  REQUIRE(of_x.size() == 6);  // one per query
+  REQUIRE(of_y.size() == of_x.size());
+  for (size_t j = 0; j < of_x.size(); ++j) {
+    CHECK(of_y[j]["category_id"] == of_x[j]["category_id"]);
+    CHECK(of_y[j]["score"].get<double>() == doctest::Approx(of_x[j]["score"].get<double>()).epsilon(1e-5));
+    for (int c = 0; c < 4; ++c)
+      CHECK(of_y[j]["bbox"][c].get<double>() ==
+            doctest::Approx(2 * of_x[j]["bbox"][c].get<double>()).epsilon(1e-5).scale(1e-3));
+  }
+
+  detection::CocoMetrics rescored = rescore(run, results);
+  CHECK(rescored.ap == doctest::Approx(results["ap"].get<double>()).epsilon(1e-4));
+  CHECK(rescored.ap_small == doctest::Approx(results["ap_small"].get<double>()).epsilon(1e-4));
+  REQUIRE(results["ap_per_category"].size() == 2);
+  CHECK(results["ap_per_category"][1]["id"] == 9);
+  CHECK(results["ap_per_category"][1]["name"] == "nine");
+  CHECK(results["ap_per_category"][1]["ap"].get<double>() == doctest::Approx(rescored.ap_per_class[1]).epsilon(1e-4));
+  CHECK(eval.output.find("nine") != std::string::npos);
 }
 
 TEST_CASE("the README's detr key table is the one the binary prints") {
