@@ -4,12 +4,15 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
 namespace genbox::detection {
 
 namespace {
+constexpr uint64_t kExponentBits = 0x7ff0000000000000ull;
+
 // Solves the case rows <= columns: every row gets a column. u and v are the dual potentials;
 // after each augmentation the reduced costs cost[i][j] - u[i] - v[j] are non-negative and zero
 // on assigned cells, which is what lets the next search run Dijkstra.
@@ -84,7 +87,15 @@ Assignment linear_sum_assignment(const std::vector<double>& cost, int64_t rows, 
   if (rows < 0 || columns < 0 || static_cast<int64_t>(cost.size()) != rows * columns)
     throw std::invalid_argument(
         fmt::format("{}linear assignment got {} costs for a {} x {} matrix", prefix, cost.size(), rows, columns));
-  for (size_t k = 0; k < cost.size(); ++k)
+  // A double is infinite or NaN when its exponent bits are all ones: one integer pass that
+  // vectorises, then a search for the culprit only when there is one.
+  uint64_t non_finite = 0;
+  for (double c : cost) {
+    uint64_t bits;
+    std::memcpy(&bits, &c, sizeof bits);
+    non_finite |= static_cast<uint64_t>((bits & kExponentBits) == kExponentBits);
+  }
+  for (size_t k = 0; k < cost.size() && non_finite; ++k)
     if (!std::isfinite(cost[k]))
       throw std::invalid_argument(fmt::format("{}linear assignment cost [{}, {}] is {}; costs must be finite", prefix,
                                               static_cast<int64_t>(k) / columns, static_cast<int64_t>(k) % columns,

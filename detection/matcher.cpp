@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "detection/assignment.hpp"
@@ -73,66 +74,92 @@ torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const t
 }
 
 namespace {
-// Each image's [Q, n_b] cost block as row-major doubles, computed on the host in one pass over
-// the batch: the CPU path, where a loop that fuses the class, L1 and GIoU terms per pair beats a
-// dozen tensor ops over padded targets. Same formulas as batched_costs().
-std::vector<std::vector<double>> host_costs(const torch::Tensor& logits, const torch::Tensor& boxes,
-                                            const std::vector<Targets>& targets, const MatcherOptions& o) {
-  torch::Tensor l = logits.to(torch::kCPU, torch::kDouble).contiguous();
-  torch::Tensor x = boxes.to(torch::kCPU, torch::kDouble).contiguous();
-  const int64_t batch = l.size(0), queries = l.size(1), outputs = l.size(2);
-  const double* all_logits = l.data_ptr<double>();
-  const double* all_boxes = x.data_ptr<double>();
-  constexpr double kMinArea = 1e-12;  // as generalized_box_iou clamps
-  std::vector<std::vector<double>> costs(static_cast<size_t>(batch));
-  std::vector<double> probability(static_cast<size_t>(outputs));
-  for (int64_t b = 0; b < batch; ++b) {
-    const int64_t n = targets[b].size();
-    if (n == 0) continue;
-    torch::Tensor labels = targets[b].labels.to(torch::kCPU, torch::kLong).contiguous();
-    torch::Tensor target_boxes = targets[b].boxes.to(torch::kCPU, torch::kDouble).contiguous();
-    const int64_t* label = labels.data_ptr<int64_t>();
-    const double* t = target_boxes.data_ptr<double>();
-    std::vector<double>& cost = costs[static_cast<size_t>(b)];
-    cost.resize(static_cast<size_t>(queries * n));
-    for (int64_t q = 0; q < queries; ++q) {
-      const double* z = all_logits + (b * queries + q) * outputs;
-      if (o.focal) {
-        for (int64_t k = 0; k + 1 < outputs; ++k) probability[k] = 1 / (1 + std::exp(-z[k]));
-      } else {
-        const double top = *std::max_element(z, z + outputs);
-        double total = 0;
-        for (int64_t k = 0; k < outputs; ++k) total += probability[k] = std::exp(z[k] - top);
-        for (int64_t k = 0; k < outputs; ++k) probability[k] /= total;
-      }
-      const double* p = all_boxes + (b * queries + q) * 4;
-      const double px1 = p[0] - 0.5 * p[2], py1 = p[1] - 0.5 * p[3], px2 = p[0] + 0.5 * p[2], py2 = p[1] + 0.5 * p[3];
-      const double p_area = (px2 - px1) * (py2 - py1);
-      for (int64_t j = 0; j < n; ++j) {
-        const double* g = t + j * 4;
-        double class_cost;
-        const double pk = probability[label[j]];
-        if (o.focal) {
-          const double eps = 1e-8;
-          class_cost = o.focal_alpha * std::pow(1 - pk, o.focal_gamma) * -std::log(pk + eps) -
-                       (1 - o.focal_alpha) * std::pow(pk, o.focal_gamma) * -std::log(1 - pk + eps);
-        } else {
-          class_cost = -pk;
-        }
-        const double l1 = std::abs(p[0] - g[0]) + std::abs(p[1] - g[1]) + std::abs(p[2] - g[2]) + std::abs(p[3] - g[3]);
-        const double gx1 = g[0] - 0.5 * g[2], gy1 = g[1] - 0.5 * g[3], gx2 = g[0] + 0.5 * g[2], gy2 = g[1] + 0.5 * g[3];
-        const double iw = std::max(0.0, std::min(px2, gx2) - std::max(px1, gx1));
-        const double ih = std::max(0.0, std::min(py2, gy2) - std::max(py1, gy1));
-        const double intersection = iw * ih;
-        const double union_area = p_area + (gx2 - gx1) * (gy2 - gy1) - intersection;
-        const double enclosing =
-            std::max(kMinArea, (std::max(px2, gx2) - std::min(px1, gx1)) * (std::max(py2, gy2) - std::min(py1, gy1)));
-        const double giou = intersection / std::max(union_area, kMinArea) - (enclosing - union_area) / enclosing;
-        cost[static_cast<size_t>(q * n + j)] = o.class_weight * class_cost + o.bbox_weight * l1 - o.giou_weight * giou;
-      }
+// The CPU path's inputs, prepared once per batch: the class term of every query against every
+// class in one vectorised op, and the predicted boxes, both as plain float arrays. Each image's
+// cost block is then computed right before it is solved, into one reused buffer that stays in
+// cache, in a loop that fuses the class, L1 and GIoU terms per pair (a dozen tensor ops over
+// padded targets cost more here). Same formulas as batched_costs(), summed in double.
+class HostCosts {
+ public:
+  HostCosts(const torch::Tensor& logits, const torch::Tensor& boxes, const MatcherOptions& o) : options_(o) {
+    torch::Tensor l = logits.to(torch::kCPU, torch::kFloat);
+    if (o.focal) {
+      torch::Tensor p = l.narrow(2, 0, l.size(2) - 1).sigmoid();
+      const double a = o.focal_alpha, g = o.focal_gamma, eps = 1e-8;
+      class_costs_ = a * (1 - p).pow(g) * -(p + eps).log() - (1 - a) * p.pow(g) * -(1 - p + eps).log();
+    } else {
+      class_costs_ = -l.softmax(2);
+    }
+    class_costs_ = class_costs_.mul_(o.class_weight).contiguous();
+    boxes_ = boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    queries_ = l.size(1);
+    classes_ = class_costs_.size(2);
+  }
+
+  // Image b's targets as its cost columns; .to() returns CPU float and int64 tensors
+  // themselves, so the targets are read in place.
+  void set_image(int64_t b, const Targets& targets) {
+    image_ = b;
+    n_ = targets.size();
+    labels_ = targets.labels.to(torch::kCPU, torch::kLong).contiguous();
+    torch::Tensor boxes = targets.boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    const float* t = boxes.data_ptr<float>();
+    // Structure of arrays, so that the pair loop below runs over targets in vector registers.
+    for (auto* field : {&cx_, &cy_, &w_, &h_, &x1_, &y1_, &x2_, &y2_, &area_}) field->resize(static_cast<size_t>(n_));
+    for (int64_t j = 0; j < n_; ++j) {
+      cx_[j] = t[4 * j], cy_[j] = t[4 * j + 1], w_[j] = t[4 * j + 2], h_[j] = t[4 * j + 3];
+      x1_[j] = cx_[j] - 0.5 * w_[j], y1_[j] = cy_[j] - 0.5 * h_[j];
+      x2_[j] = cx_[j] + 0.5 * w_[j], y2_[j] = cy_[j] + 0.5 * h_[j];
+      area_[j] = (x2_[j] - x1_[j]) * (y2_[j] - y1_[j]);
     }
   }
-  return costs;
+
+  // The current image's queries first_query .. first_query + rows - 1 against its targets,
+  // row-major [rows, n], into `block`.
+  void fill(int64_t first_query, int64_t rows, std::vector<double>& block) const {
+    constexpr double kMinArea = 1e-12;  // as generalized_box_iou clamps
+    block.resize(static_cast<size_t>(rows * n_));
+    const int64_t* label = labels_.data_ptr<int64_t>();
+    const float* all_class_costs = class_costs_.data_ptr<float>();
+    const float* all_boxes = boxes_.data_ptr<float>();
+    const double bbox_weight = options_.bbox_weight, giou_weight = options_.giou_weight;
+    const double *cx = cx_.data(), *cy = cy_.data(), *w = w_.data(), *h = h_.data();
+    const double *x1 = x1_.data(), *y1 = y1_.data(), *x2 = x2_.data(), *y2 = y2_.data(), *area = area_.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t q = image_ * queries_ + first_query + r;
+      const float* p = all_boxes + q * 4;
+      const double pcx = p[0], pcy = p[1], pw = p[2], ph = p[3];
+      const double px1 = pcx - 0.5 * pw, py1 = pcy - 0.5 * ph, px2 = pcx + 0.5 * pw, py2 = pcy + 0.5 * ph;
+      const double p_area = (px2 - px1) * (py2 - py1);
+      double* out = &block[static_cast<size_t>(r * n_)];
+      for (int64_t j = 0; j < n_; ++j) {
+        const double l1 = std::abs(pcx - cx[j]) + std::abs(pcy - cy[j]) + std::abs(pw - w[j]) + std::abs(ph - h[j]);
+        const double iw = std::max(0.0, std::min(px2, x2[j]) - std::max(px1, x1[j]));
+        const double ih = std::max(0.0, std::min(py2, y2[j]) - std::max(py1, y1[j]));
+        const double intersection = iw * ih;
+        const double union_area = p_area + area[j] - intersection;
+        const double enclosing = std::max(
+            kMinArea, (std::max(px2, x2[j]) - std::min(px1, x1[j])) * (std::max(py2, y2[j]) - std::min(py1, y1[j])));
+        const double giou = intersection / std::max(union_area, kMinArea) - (enclosing - union_area) / enclosing;
+        out[j] = bbox_weight * l1 - giou_weight * giou;
+      }
+      const float* class_cost = all_class_costs + q * classes_;
+      for (int64_t j = 0; j < n_; ++j) out[j] += double(class_cost[label[j]]);
+    }
+  }
+
+ private:
+  MatcherOptions options_;
+  torch::Tensor class_costs_, boxes_, labels_;  // [B, Q, K] and [B, Q, 4] float; [n] int64
+  int64_t queries_ = 0, classes_ = 0, image_ = 0, n_ = 0;
+  std::vector<double> cx_, cy_, w_, h_, x1_, y1_, x2_, y2_, area_;  // the current image's targets
+};
+
+// An int64 CPU tensor holding `values`.
+torch::Tensor index_tensor(const std::vector<int64_t>& values) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(values.size())}, torch::kLong);
+  std::copy(values.begin(), values.end(), t.data_ptr<int64_t>());
+  return t;
 }
 }  // namespace
 
@@ -141,30 +168,37 @@ std::vector<Match> HungarianMatcher::operator()(const torch::Tensor& logits, con
   const int64_t queries = logits.size(1);
   if (groups < 1 || queries % groups != 0)
     throw std::invalid_argument(fmt::format("{} queries do not split into {} groups", queries, groups));
-  // On a GPU, one batched pass and one copy to the host for the whole batch; on the CPU, one
-  // fused loop over the batch on plain arrays.
+  // On a GPU, one batched pass and one copy to the host for the whole batch; on the CPU, each
+  // image's block computed on plain arrays right before it is solved.
   check_inputs(logits, boxes, targets);
   torch::NoGradGuard no_grad;
   const bool on_host = logits.device().is_cpu();
   torch::Tensor costs =
       on_host ? torch::Tensor() : padded_cost(logits, boxes, targets).to(torch::kCPU, torch::kDouble).contiguous();
-  std::vector<std::vector<double>> host =
-      on_host ? host_costs(logits, boxes, targets, options_) : std::vector<std::vector<double>>();
+  std::optional<HostCosts> host;
+  if (on_host) host.emplace(logits, boxes, options_);
   const int64_t group_size = queries / groups, most = on_host ? 0 : costs.size(2);
   const double* all = on_host ? nullptr : costs.data_ptr<double>();
 
   std::vector<Match> matches;
+  matches.reserve(targets.size());
   std::vector<double> block;
+  std::vector<int64_t> matched_queries, matched_targets;
   for (size_t b = 0; b < targets.size(); ++b) {
     const int64_t n = targets[b].size();
-    std::vector<int64_t> matched_queries, matched_targets;
+    matched_queries.clear();
+    matched_targets.clear();
+    if (on_host && n > 0) host->set_image(static_cast<int64_t>(b), targets[b]);
     for (int64_t g = 0; g < groups && n > 0; ++g) {
       // This group's rows and this image's own columns, as a plain row-major array.
-      block.resize(static_cast<size_t>(group_size * n));
-      for (int64_t q = 0; q < group_size; ++q) {
-        const double* row = on_host ? host[b].data() + (g * group_size + q) * n
-                                    : all + (static_cast<int64_t>(b) * queries + g * group_size + q) * most;
-        std::copy(row, row + n, block.begin() + q * n);
+      if (on_host) {
+        host->fill(g * group_size, group_size, block);
+      } else {
+        block.resize(static_cast<size_t>(group_size * n));
+        for (int64_t q = 0; q < group_size; ++q) {
+          const double* row = all + (static_cast<int64_t>(b) * queries + g * group_size + q) * most;
+          std::copy(row, row + n, block.begin() + q * n);
+        }
       }
       std::string context = groups == 1 ? fmt::format("image {}", b) : fmt::format("image {}, query group {}", b, g);
       Assignment a = linear_sum_assignment(block, group_size, n, context);
@@ -173,7 +207,7 @@ std::vector<Match> HungarianMatcher::operator()(const torch::Tensor& logits, con
         matched_targets.push_back(a.columns[k]);
       }
     }
-    matches.push_back({torch::tensor(matched_queries, torch::kLong), torch::tensor(matched_targets, torch::kLong)});
+    matches.push_back({index_tensor(matched_queries), index_tensor(matched_targets)});
   }
   return matches;
 }
