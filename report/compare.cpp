@@ -1,13 +1,13 @@
 // compare: runs side by side, offline, without torch.
 //
 //   compare RUN_DIR... [--html FILE] [--csv FILE] [--metric NAME] [--x step|time]
-//                      [--smooth ALPHA] [--samples-step N]
+//                      [--smooth ALPHA] [--samples-step N] [--columns A,B,...] [--wide]
 //
-// Prints one row per run (run, experiment, status, step, wall time, best and last value of each
-// eval metric, and the config keys whose values differ) and optionally writes the same table as
-// CSV and a self-contained HTML report with curves, config differences, eval.json results and
-// sample grids. A path that is not a run directory is reported on stderr and the other runs are
-// still compared.
+// Prints one table per experiment, fitted to the terminal (run, status, steps, time, the
+// headline eval metric, the config keys that differ within the experiment) and optionally writes
+// every column as CSV and a self-contained HTML report with curves, config differences, eval.json
+// results and sample grids, each per experiment. A path that is not a run directory is reported
+// on stderr and the other runs are still compared.
 //
 // Exit status: 0 when at least one run was loaded and every requested file was written;
 // 1 when --html or --csv could not be written; 2 on a usage error (a --metric that no run logged
@@ -29,6 +29,8 @@
 #include "report/runs.hpp"
 #include "report/summary.hpp"
 #include "report/table.hpp"
+#include "report/table_experiment.hpp"
+#include "report/table_width.hpp"
 
 namespace {
 
@@ -45,6 +47,8 @@ constexpr const char* kUsage = R"(usage: compare RUN_DIR... [options]
   --smooth ALPHA     EMA smoothing of the curves, ALPHA in [0, 1) is the weight on the past
                      (default: 0, off); the raw curve stays visible, pale
   --samples-step N   show each run's sample grid at the latest step <= N (default: latest)
+  --columns A,B,...  the terminal table's columns: the run, then these (titles or config keys)
+  --wide             every column in the terminal table, however wide the terminal
   -h, --help         show this help
 )";
 
@@ -56,6 +60,7 @@ struct Options {
   std::vector<std::string> run_dirs;
   std::optional<std::string> html, csv, metric;
   ReportOptions report;
+  TerminalTableOptions table;
   bool help = false;
 };
 
@@ -79,6 +84,10 @@ Options parse_args(int argc, char** argv) {
       options.help = true;
       continue;
     }
+    if (arg == "--wide") {
+      options.table.wide = true;
+      continue;
+    }
     if (arg.rfind("--", 0) != 0) {
       options.run_dirs.push_back(arg);
       continue;
@@ -98,6 +107,13 @@ Options parse_args(int argc, char** argv) {
       options.html = value;
     } else if (arg == "--csv") {
       options.csv = value;
+    } else if (arg == "--columns") {
+      for (std::size_t start = 0; start <= value.size();) {
+        std::size_t comma = std::min(value.find(',', start), value.size());
+        if (comma > start) options.table.columns.push_back(value.substr(start, comma - start));
+        start = comma + 1;
+      }
+      if (options.table.columns.empty()) throw UsageError("--columns wants column names, comma-separated");
     } else if (arg == "--metric") {
       options.metric = value;
     } else if (arg == "--x") {
@@ -175,8 +191,13 @@ int main(int argc, char** argv) {
     sort_by_metric(runs, *options.metric);
   }
 
+  options.table.width = stdout_table_width();
+  TerminalTables tables = render_experiment_tables(runs, options.table);
+  fmt::print("{}", tables.text);
+  for (const std::string& name : tables.unknown_columns)
+    fmt::print(stderr, "compare: warning: no experiment has a column '{}'\n", name);
+
   Table table = summary_table(runs, compared_config_keys(runs));
-  fmt::print("{}", render_text(table));
 
   bool written = true;
   if (options.csv) written &= write_output(*options.csv, render_csv(table));

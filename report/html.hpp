@@ -1,5 +1,6 @@
 // One self-contained HTML report over a set of runs: it references nothing outside itself (inline
-// CSS, SVG plots drawn here, PNGs as data URIs), so it opens offline and can be mailed around.
+// CSS and script, SVG plots drawn here and redrawn by the script, PNGs as data URIs), so it opens
+// offline and can be mailed around. Every section is per experiment (see runs_group.hpp).
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,9 @@ namespace genbox::report {
 
 struct ReportOptions {
   XAxis x_axis = XAxis::step;
-  double smoothing = 0;  // EMA weight on the past, see ema(); the raw curve is drawn pale behind
+  // The smoothing slider's initial EMA weight on the past, see ema(); the raw curve is drawn pale
+  // behind.
+  double smoothing = 0;
   // Sample grids at the latest step at or before this one in each run; the latest of each when
   // unset.
   std::optional<std::int64_t> samples_step;
@@ -28,10 +31,9 @@ struct SharedMetric {
   bool operator==(const SharedMetric& other) const { return split == other.split && metric == other.metric; }
 };
 
-// What gets a plot: for each split, the metrics logged by every run that logged that split at
-// all, so a run without eval lines yet (or without metrics) does not hide the others' curves.
-// Eval first, then train, then any other split; metrics by name.
-std::vector<SharedMetric> shared_metrics(const std::vector<Run>& runs);
+// What gets a plot (html_report() passes one experiment's runs): every metric that some run logged
+// a finite value of, per split. Eval first, then train, then any other split; metrics by name.
+std::vector<SharedMetric> plotted_metrics(const std::vector<Run>& runs);
 
 std::string base64_encode(std::string_view bytes);
 

@@ -174,13 +174,30 @@ Meta read_meta(const fs::path& path, const std::string& parent_name) {
   return parsed;
 }
 
-void flatten_json(const nlohmann::json& value, const std::string& path, std::map<std::string, Cell>& flat) {
+bool is_array_of(const nlohmann::json& value, bool (nlohmann::json::*kind)() const noexcept) {
+  return value.is_array() && !value.empty() &&
+         std::all_of(value.begin(), value.end(), [&](const nlohmann::json& item) { return (item.*kind)(); });
+}
+
+// Arrays of objects go to `tables` when given (only eval.json's top level keeps them apart; inside
+// a table's row they are too deep to read as more than text).
+void flatten_json(const nlohmann::json& value, const std::string& path, std::map<std::string, Cell>& flat,
+                  std::map<std::string, std::vector<std::map<std::string, Cell>>>* tables) {
   if (value.is_object()) {
-    for (const auto& [key, child] : value.items()) flatten_json(child, path.empty() ? key : path + "." + key, flat);
+    for (const auto& [key, child] : value.items())
+      flatten_json(child, path.empty() ? key : path + "." + key, flat, tables);
   } else if (value.is_number()) {
     flat[path] = Cell::of(value.get<double>());
   } else if (value.is_string()) {
     flat[path] = Cell::of(value.get<std::string>());
+  } else if (tables && is_array_of(value, &nlohmann::json::is_object)) {
+    std::vector<std::map<std::string, Cell>>& rows = (*tables)[path];
+    for (const nlohmann::json& item : value) flatten_json(item, "", rows.emplace_back(), nullptr);
+  } else if (is_array_of(value, &nlohmann::json::is_number)) {
+    std::string numbers;
+    for (const nlohmann::json& item : value)
+      numbers += (numbers.empty() ? "" : " ") + format_number(item.get<double>());
+    flat[path] = Cell::of(numbers);
   } else if (!value.is_null()) {
     flat[path] = Cell::of(value.dump());
   }
@@ -284,7 +301,7 @@ Run load_run(const fs::path& dir) {
                                          run.metrics.malformed_lines == 1 ? "" : "s"));
   });
   read_part("eval.json", [&](const std::string& text, const fs::path& path) {
-    flatten_json(parse_json_object(text, path), "", run.eval);
+    flatten_json(parse_json_object(text, path), "", run.eval, &run.eval_tables);
   });
   run.samples = list_samples(dir / "samples");
   return run;

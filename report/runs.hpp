@@ -58,7 +58,11 @@ struct Run {
   Meta meta;
   std::map<std::string, std::string> config;  // config.toml flattened to dotted keys
   Metrics metrics;
-  std::map<std::string, Cell> eval;  // eval.json flattened to dotted keys
+  // eval.json flattened to dotted keys; an array of numbers reads as its numbers, space-separated.
+  std::map<std::string, Cell> eval;
+  // eval.json's arrays of objects (a sweep, AP per category), by dotted key, each object flattened
+  // as `eval` is: they read as tables, one row per object.
+  std::map<std::string, std::vector<std::map<std::string, Cell>>> eval_tables;
   std::vector<SampleImage> samples;  // step grids by increasing step, then extras by name
   std::vector<std::string> warnings;
 };

@@ -27,30 +27,37 @@ Series ema(const Series& series, double alpha) {
   return smoothed;
 }
 
-Series thin_keeping_extremes(const Series& series, std::size_t max_points) {
-  std::size_t n = series.size();
+std::vector<std::size_t> extreme_keeping_indices(const std::vector<double>& y, std::size_t max_points) {
+  std::size_t n = y.size();
+  std::vector<std::size_t> kept;
+  if (n <= max_points || n <= 2) {
+    for (std::size_t i = 0; i < n; ++i) kept.push_back(i);
+    return kept;
+  }
   std::size_t buckets = std::max<std::size_t>(1, max_points / 2);
-  if (n <= max_points || n <= 2) return series;
-
-  Series thinned;
-  std::size_t last_kept = n;
   auto keep = [&](std::size_t i) {
-    if (i == last_kept) return;  // indices only grow, so this is the one possible repeat
-    last_kept = i;
-    thinned.x.push_back(series.x[i]);
-    thinned.y.push_back(series.y[i]);
+    if (kept.empty() || kept.back() != i) kept.push_back(i);  // indices only grow
   };
   keep(0);
   for (std::size_t b = 0; b < buckets; ++b) {
     std::size_t begin = b * n / buckets, end = (b + 1) * n / buckets;
-    auto first = series.y.begin() + static_cast<std::ptrdiff_t>(begin);
-    auto [low, high] = std::minmax_element(first, series.y.begin() + static_cast<std::ptrdiff_t>(end));
-    std::size_t i_low = static_cast<std::size_t>(low - series.y.begin());
-    std::size_t i_high = static_cast<std::size_t>(high - series.y.begin());
+    auto [low, high] = std::minmax_element(y.begin() + static_cast<std::ptrdiff_t>(begin),
+                                           y.begin() + static_cast<std::ptrdiff_t>(end));
+    std::size_t i_low = static_cast<std::size_t>(low - y.begin());
+    std::size_t i_high = static_cast<std::size_t>(high - y.begin());
     keep(std::min(i_low, i_high));
     keep(std::max(i_low, i_high));
   }
   keep(n - 1);
+  return kept;
+}
+
+Series thin_keeping_extremes(const Series& series, std::size_t max_points) {
+  Series thinned;
+  for (std::size_t i : extreme_keeping_indices(series.y, max_points)) {
+    thinned.x.push_back(series.x[i]);
+    thinned.y.push_back(series.y[i]);
+  }
   return thinned;
 }
 

@@ -29,4 +29,8 @@ Series ema(const Series& series, double alpha);
 // points are always kept.
 Series thin_keeping_extremes(const Series& series, std::size_t max_points);
 
+// The indices of `y` that thin_keeping_extremes() keeps, in increasing order: for thinning
+// several columns of the same rows alike (step, wall time and value).
+std::vector<std::size_t> extreme_keeping_indices(const std::vector<double>& y, std::size_t max_points);
+
 }  // namespace genbox::report

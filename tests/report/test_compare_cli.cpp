@@ -57,9 +57,9 @@ TEST_CASE("a path that is not a run is named on stderr and the others are still 
                               quoted(fixtures::path(fixtures::kResumed)));
   CHECK(result.exit_code == 0);
   CHECK(result.err.find(not_a_run.string() + ": not a run directory (no meta.json)") != std::string::npos);
-  CHECK(result.out.rfind("run  ", 0) == 0);
-  CHECK(result.out.find("20240101-120000-base") != std::string::npos);
-  CHECK(result.out.find("20240103-080000-resumed") != std::string::npos);
+  CHECK(result.out.rfind("nice, 2 runs\nrun  ", 0) == 0);
+  CHECK(result.out.find("\nhidden=[1000,1000], seed=0  ") != std::string::npos);
+  CHECK(result.out.find("\nhidden=[1000,1000,1000], seed=1  ") != std::string::npos);
 
   Result none = run_compare(quoted(not_a_run) + " " + quoted(fixtures::path("missing")));
   CHECK(none.exit_code == 3);
@@ -70,11 +70,39 @@ TEST_CASE("--metric sorts by the best value, and names the known metrics when it
   std::string runs = quoted(fixtures::path(fixtures::kFinished)) + " " + quoted(fixtures::path(fixtures::kResumed));
   Result sorted = run_compare(runs + " --metric bpd");
   CHECK(sorted.exit_code == 0);
-  CHECK(sorted.out.find("20240103-080000-resumed") < sorted.out.find("20240101-120000-base"));
+  CHECK(sorted.out.find("seed=1") < sorted.out.find("seed=0"));
 
   Result unknown = run_compare(runs + " --metric mAP");
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("no run logged eval metric 'mAP'; eval metrics: bpd, nats") != std::string::npos);
+}
+
+TEST_CASE("the table fits 120 columns off a terminal; --wide and --columns choose otherwise") {
+  std::string runs;
+  for (const char* name : {fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed, fixtures::kFailed,
+                           fixtures::kNoMetrics, fixtures::kOtherExperiment, fixtures::kDetection})
+    runs += quoted(fixtures::path(name)) + " ";
+  auto widest = [](const std::string& text) {
+    std::size_t widest = 0, line = 0;
+    for (char c : text) {
+      if (c == '\n')
+        line = 0;
+      else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80)
+        widest = std::max(widest, ++line);
+    }
+    return widest;
+  };
+  Result fitted = run_compare(runs);
+  CHECK(fitted.exit_code == 0);
+  CHECK(widest(fitted.out) <= 120);
+  CHECK(fitted.out.find("\nrf_dit, 1 run\n") != std::string::npos);
+  Result wide = run_compare(runs + "--wide");
+  CHECK(wide.out.find("more column") == std::string::npos);
+  Result picked = run_compare(runs + "--columns lr,bogus");
+  CHECK(picked.exit_code == 0);
+  CHECK(picked.out.rfind("nice, 5 runs\nrun                              lr\n", 0) == 0);
+  CHECK(picked.err.find("no experiment has a column 'bogus'") != std::string::npos);
+  CHECK(run_compare(runs + "--columns ,").exit_code == 2);
 }
 
 TEST_CASE("--csv and --html are written whole, leaving no temporary file") {

@@ -232,3 +232,21 @@ TEST_CASE("a run that says running but whose process is gone shows as crashed; a
   CHECK(status_with(R"("pid": 1, "host": "elsewhere", "heartbeat": "2020-01-01T00:00:00Z")") == "stale");
   CHECK(status_with(R"("pid": 1, "host": "elsewhere", "heartbeat": ")" + genbox::utc_timestamp() + "\"") == "running");
 }
+
+TEST_CASE("eval.json's arrays of objects load as tables, arrays of numbers as their numbers") {
+  Run dit = load_run(fixtures::path(fixtures::kOtherExperiment));
+  const auto& sweep = dit.eval_tables.at("sweep");
+  REQUIRE(sweep.size() == 4);
+  CHECK(sweep[1].at("steps").number == 8);
+  CHECK(sweep[1].at("guidance").number == 2.0);
+  CHECK(sweep[1].at("fd").number == 24.9);
+  CHECK(sweep[1].at("class_accuracy_per_class").text == "0.8 0.95 0.6");
+  CHECK(dit.eval.count("sweep") == 0);
+  CHECK(dit.eval.at("sampler.name").text == "euler");
+
+  Run detr = load_run(fixtures::path(fixtures::kDetection));
+  const auto& categories = detr.eval_tables.at("ap_per_category");
+  REQUIRE(categories.size() == 3);
+  CHECK(categories[1].at("name").text == "Trouser");
+  CHECK(categories[1].at("ap").number == 0.35);
+}
