@@ -10,7 +10,7 @@
 // on stderr and the other runs are still compared.
 //
 // Exit status: 0 when at least one run was loaded and every requested file was written;
-// 1 when --html or --csv could not be written; 2 on a usage error (a --metric that no run logged
+// 1 when --html, --csv or --tensorboard could not be written; 2 on a usage error (a --metric that no run logged
 // as an eval metric included); 3 when no run could be loaded.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -31,6 +31,7 @@
 #include "report/table.hpp"
 #include "report/table_experiment.hpp"
 #include "report/table_width.hpp"
+#include "report/tensorboard.hpp"
 
 namespace {
 
@@ -42,6 +43,8 @@ constexpr const char* kUsage = R"(usage: compare RUN_DIR... [options]
 
   --html FILE        write a self-contained HTML report (curves, config, eval, samples)
   --csv FILE         write the summary table as CSV
+  --tensorboard DIR  write TensorBoard event files, DIR/<run>/events.out.tfevents.*: every metric
+                     as "<split>/<metric>" and the sample grids as images
   --metric NAME      sort runs by the best value of eval metric NAME
   --x step|time      x axis of the curves (default: step)
   --smooth ALPHA     EMA smoothing of the curves, ALPHA in [0, 1) is the weight on the past
@@ -59,6 +62,7 @@ struct UsageError : std::runtime_error {
 struct Options {
   std::vector<std::string> run_dirs;
   std::optional<std::string> html, csv, metric;
+  std::optional<std::string> tensorboard;
   ReportOptions report;
   TerminalTableOptions table;
   bool help = false;
@@ -105,6 +109,8 @@ Options parse_args(int argc, char** argv) {
 
     if (arg == "--html") {
       options.html = value;
+    } else if (arg == "--tensorboard") {
+      options.tensorboard = value;
     } else if (arg == "--csv") {
       options.csv = value;
     } else if (arg == "--columns") {
@@ -160,6 +166,19 @@ bool write_output(const std::string& path, const std::string& content) {
   }
 }
 
+bool write_tensorboard_logs(const std::vector<Run>& runs, const std::string& dir) {
+  try {
+    std::vector<std::string> warnings;
+    std::vector<std::filesystem::path> files = write_tensorboard(runs, dir, warnings);
+    for (const std::string& warning : warnings) fmt::print(stderr, "compare: warning: {}\n", warning);
+    for (const std::filesystem::path& file : files) fmt::print(stderr, "compare: wrote {}\n", file.string());
+    return true;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "compare: {}\n", e.what());
+    return false;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,5 +221,6 @@ int main(int argc, char** argv) {
   bool written = true;
   if (options.csv) written &= write_output(*options.csv, render_csv(table));
   if (options.html) written &= write_output(*options.html, html_report(runs, options.report));
+  if (options.tensorboard) written &= write_tensorboard_logs(runs, *options.tensorboard);
   return written ? EXIT_SUCCESS : kExitWriteFailed;
 }
