@@ -11,7 +11,8 @@ class Progress {
  public:
   Progress(int64_t first_step, int64_t total_steps);
 
-  // Redraws the live line (at most ~10 times a second) when stdout is a terminal.
+  // Redraws the live line (at most ~10 times a second) when stdout is a terminal, fitted to its
+  // width at each redraw (the window may be resized).
   void update(int64_t step, const std::string& metrics);
   // The same facts as one plain line, for the log.
   std::string line(int64_t step, const std::string& metrics) const;
@@ -26,6 +27,15 @@ class Progress {
   bool drawn_ = false;
   std::chrono::steady_clock::time_point started_, last_draw_;
 };
+
+// The width of the terminal that stdout or stderr is, else $COLUMNS, else 80.
+int terminal_columns();
+
+// `line` shortened to fit in `columns - 1` characters (code points): filling the last column
+// would make the terminal wrap, and \r would then return to the wrapped part only, leaving
+// every redraw on a new line. Whole " | " fields go from the end first (the first one stays),
+// then what is left is cut.
+std::string fit_to_width(const std::string& line, int columns);
 
 // "1h02m", "3m05s", "12.3s"; "?" when unknown.
 std::string format_duration(double seconds);
