@@ -4,7 +4,11 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -90,6 +94,38 @@ std::string node_text(const toml::node& node) {
   node.visit([&](const auto& n) { out << toml::toml_formatter{n}; });
   std::string text = out.str();
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
+// The value as its source spells it (1e-3, where toml++ would print 0.001): the text between the
+// region's first and one-past-last column, which toml++ counts in code points. Empty when the
+// value spans lines or the text is not at hand.
+std::string spelling(const toml::source_region& where, std::string_view text) {
+  if (text.empty() || !where.begin || where.begin.line != where.end.line || where.end.column <= where.begin.column)
+    return "";
+  size_t at = 0;
+  for (toml::source_index line = 1; line < where.begin.line; ++line) {
+    at = text.find('\n', at);
+    if (at == std::string_view::npos) return "";
+    ++at;
+  }
+  auto skip_code_points = [&](size_t from, size_t count) {
+    for (; count > 0 && from < text.size(); --count) do
+        ++from;
+      while (from < text.size() && (static_cast<unsigned char>(text[from]) & 0xc0) == 0x80);
+    return from;
+  };
+  size_t begin = skip_code_points(at, where.begin.column - 1);
+  size_t end = skip_code_points(begin, where.end.column - where.begin.column);
+  return std::string(text.substr(begin, end - begin));
+}
+
+// "the number 1e-3": a scalar that TOML read as something other than the string it was meant as.
+std::optional<std::string> unquoted_scalar(const toml::node& node, const std::string& spelled) {
+  const std::string text = spelled.empty() ? node_text(node) : spelled;
+  if (node.is_integer() || node.is_floating_point()) return "the number " + text;
+  if (node.is_boolean()) return "the boolean " + text;
+  if (node.is_date() || node.is_time() || node.is_date_time()) return "the date " + text;
+  return std::nullopt;
 }
 
 std::string node_type_name(const toml::node& node) {
@@ -226,25 +262,33 @@ std::string Schema::describe_type(const Field& f) {
 }
 
 struct Schema::Loader {
+  // `text` is the source the table was parsed from, for the spelling of values in messages.
   static void load_table(const Schema& schema, const toml::table& table, const std::string& prefix,
-                         const std::string& source_name) {
+                         const std::string& source_name, std::string_view text) {
     for (const auto& [name, node] : table) {
       std::string key = prefix.empty() ? std::string(name.str()) : prefix + "." + std::string(name.str());
       const Field* field = schema.find(key);
       if (!field && node.is_table()) {
-        load_table(schema, *node.as_table(), key, source_name);
+        load_table(schema, *node.as_table(), key, source_name, text);
         continue;
       }
       if (!field)
         throw ConfigError(fmt::format("{}: unknown key '{}'; did you mean '{}'?", position(name.source(), source_name),
                                       key, schema.nearest_key(key)));
-      set(*field, node, position(node.source(), source_name));
+      std::string spelled = spelling(node.source(), text);
+      set(*field, node, position(node.source(), source_name), spelled, toml_quote(spelled));
     }
   }
 
-  static void set(const Field& f, const toml::node& node, const std::string& where) {
+  // `spelled` is the value as written, `quoted` how to write it as a string where it was written.
+  static void set(const Field& f, const toml::node& node, const std::string& where, const std::string& spelled,
+                  const std::string& quoted) {
     const std::string expected = describe_type(f);
     auto fail_type = [&]() {
+      auto scalar = unquoted_scalar(node, spelled);
+      if (scalar && (f.kind == Kind::string || f.kind == Kind::choice) && !spelled.empty())
+        throw ConfigError(
+            fmt::format("{}: '{}' expects {}, got {}; quote it: {}", where, f.key, expected, *scalar, quoted));
       throw ConfigError(fmt::format("{}: '{}' expects {}, got {} ({})", where, f.key, expected, node_type_name(node),
                                     node_text(node)));
     };
@@ -330,15 +374,11 @@ struct Schema::Loader {
 };
 
 void Schema::load_file(const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    throw ConfigError(fmt::format("{}: {}", position(e.source(), path), e.description()));
-  } catch (const std::exception& e) {
-    throw ConfigError(fmt::format("{}: cannot read config file: {}", path, e.what()));
-  }
-  Loader::load_table(*this, root, "", path);
+  // Read here rather than by toml::parse_file, so that messages can quote the file's spelling.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot read config file: {}", path, std::strerror(errno)));
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  load_string(text, path);
 }
 
 void Schema::load_string(std::string_view toml_text, const std::string& source_name) {
@@ -348,7 +388,7 @@ void Schema::load_string(std::string_view toml_text, const std::string& source_n
   } catch (const toml::parse_error& e) {
     throw ConfigError(fmt::format("{}: {}", position(e.source(), source_name), e.description()));
   }
-  Loader::load_table(*this, root, "", source_name);
+  Loader::load_table(*this, root, "", source_name, toml_text);
 }
 
 void Schema::apply_override(const std::string& assignment) {
@@ -370,10 +410,12 @@ void Schema::apply_override(const std::string& assignment) {
   }
   const std::string before = value_toml(*field);
   if (is_toml && parsed.size() == 1 && parsed.contains("value")) {
-    Loader::set(*field, *parsed.get("value"), where);
+    // A shell drops one level of quotes: the hint keeps TOML's inside single quotes.
+    std::string spelled = spelling(parsed.get("value")->source(), "value = " + value);
+    Loader::set(*field, *parsed.get("value"), where, spelled, fmt::format("{}='{}'", key, toml_quote(spelled)));
   } else {
     toml::value<std::string> bare(value);
-    Loader::set(*field, bare, where);
+    Loader::set(*field, bare, where, value, toml_quote(value));
   }
   const std::string after = value_toml(*field);
   if (after != before) changes_.push_back({key, before, after});

@@ -171,3 +171,29 @@ TEST_CASE("the markdown table has one row per key with its default") {
   CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 7);
   CHECK(table.find("| `train.steps` | `100` | an integer in [1, 1000000] | steps |") != std::string::npos);
 }
+
+TEST_CASE("a number, boolean or date where a string is wanted says how to quote it") {
+  Example e;
+  Schema s = describe(e);
+  CHECK(error_of([&] { s.apply_override("run.name=1e-3"); }) ==
+        "override 'run.name=1e-3': 'run.name' expects a string, got the number 1e-3; quote it: run.name='\"1e-3\"'");
+  CHECK(error_of([&] { s.apply_override("run.name=true"); }) ==
+        "override 'run.name=true': 'run.name' expects a string, got the boolean true; quote it: run.name='\"true\"'");
+  CHECK(error_of([&] {
+          s.apply_override("model.prior=0x1F");
+        }).find("got the number 0x1F; quote it: model.prior='\"0x1F\"'") != std::string::npos);
+  CHECK(error_of([&] { s.load_string("[run]\nname = 2024-01-02\n", "x.toml"); }) ==
+        "x.toml:2:8: 'run.name' expects a string, got the date 2024-01-02; quote it: \"2024-01-02\"");
+  // The file's own spelling, on a later line and past a multi-byte key on the same line (toml++
+  // counts columns in code points; the keys of a table are visited in sorted order).
+  CHECK(error_of([&] { s.load_string("# caf\xc3\xa9\n[run]\nname = 1e-3 # why\n", "y.toml"); }) ==
+        "y.toml:3:8: 'run.name' expects a string, got the number 1e-3; quote it: \"1e-3\"");
+  CHECK(error_of([&] { s.load_string("model = { \"z\xc3\xa9\" = 1, prior = 25e-1 }\n", "y.toml"); }) ==
+        "y.toml:1:29: 'model.prior' expects one of \"logistic\", \"gaussian\", got the number 25e-1; quote it: "
+        "\"25e-1\"");
+  CHECK(error_of([&] { s.load_string("run = { name = 1_000 }\n", "z.toml"); }) ==
+        "z.toml:1:16: 'run.name' expects a string, got the number 1_000; quote it: \"1_000\"");
+  // Quoted, it is the string.
+  s.apply_override("run.name=\"1e-3\"");
+  CHECK(e.name == "1e-3");
+}
