@@ -98,6 +98,12 @@ Run Run::open(const std::filesystem::path& dir) {
   return run;
 }
 
+std::filesystem::path Run::out_dir() const {
+  std::filesystem::path dir = std::filesystem::absolute(dir_).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();  // RUN_DIR given with a trailing slash
+  return dir.parent_path().parent_path();
+}
+
 void Run::write_meta() {
   meta_["wall_time_s"] = elapsed_seconds();
   meta_["heartbeat"] = utc_timestamp();

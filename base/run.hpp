@@ -21,6 +21,8 @@ class Run {
   static Run open(const std::filesystem::path& dir);
 
   const std::filesystem::path& dir() const { return dir_; }
+  // The <out_dir> the run lies in, found from where the run is, whatever the working directory.
+  std::filesystem::path out_dir() const;
   std::filesystem::path samples_dir() const { return dir_ / "samples"; }
   std::filesystem::path checkpoints_dir() const { return dir_ / "checkpoints"; }
 

@@ -228,6 +228,13 @@ int sample(const RfConfig& c, const CommandLine& cli) {
 // The FD classifier: trained here on the run config's dataset, stored at eval.classifier.
 Classifier make_classifier(const Data& data) { return Classifier(data.shape[0], data.shape[1], data.label_count); }
 
+// eval.classifier, a relative one under the output directory, like the runs it serves: eval then
+// finds it from any working directory.
+std::filesystem::path classifier_path(const RfConfig& c, const std::filesystem::path& out_dir) {
+  std::filesystem::path path = c.eval.classifier;
+  return path.is_absolute() ? path : out_dir / path;
+}
+
 int classifier(RfConfig& c) {
   torch::Device device = setup_device(c.device, c.run.seed);
   Data data = load_data(c, device, true);
@@ -241,7 +248,7 @@ int classifier(RfConfig& c) {
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
   double accuracy =
       classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
-  std::filesystem::path path = c.eval.classifier;
+  std::filesystem::path path = classifier_path(c, c.run.out_dir);
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   save_checkpoint(path, *classifier, nullptr, nullptr, {c.classifier.epochs, 0, 1 - accuracy});
   nlohmann::json summary = {
@@ -267,12 +274,13 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   std::function<torch::Tensor(const torch::Tensor&)> embed = [](const torch::Tensor& x) { return x; };
   Classifier classifier{nullptr};
   if (data.images) {
-    if (!std::filesystem::exists(c.eval.classifier))
-      throw DataError(fmt::format("{}: no classifier; train one with `rf_dit classifier`, or set eval.classifier",
-                                  c.eval.classifier));
+    std::filesystem::path path = classifier_path(c, r.opened.run.out_dir());
+    if (!std::filesystem::exists(path))
+      throw DataError(
+          fmt::format("{}: no classifier; train one with `rf_dit classifier`, or set eval.classifier", path.string()));
     classifier = make_classifier(data);
     classifier->to(r.device);
-    load_weights(c.eval.classifier, *classifier, false);
+    load_weights(path, *classifier, false);
     results["classifier_test_accuracy"] =
         classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
     embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };

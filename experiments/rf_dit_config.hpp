@@ -39,7 +39,7 @@ struct RfConfig {
     std::string checkpoint = "last";
   } sample;
   struct {
-    std::string classifier = "outputs/classifier/fashion_mnist.pt";
+    std::string classifier = "classifier/fashion_mnist.pt";
     int64_t fd_samples = 1000;
     std::vector<int64_t> steps = {4, 16};
     std::vector<double> guidance = {1.0, 2.0, 4.0};
@@ -100,7 +100,9 @@ inline Schema describe(RfConfig& c) {
   s.add("sample.shift", c.sample.shift, 1e-3, 1000.0, "sampling shift of the timestep schedule");
   s.add("sample.use_ema", c.sample.use_ema, "sample and evaluate with EMA weights when there are some");
   s.add_choice("sample.checkpoint", c.sample.checkpoint, {"best", "last"}, "checkpoint read by sample and eval");
-  s.add("eval.classifier", c.eval.classifier, "checkpoint written by `rf_dit classifier` and read by eval");
+  s.add("eval.classifier", c.eval.classifier,
+        "checkpoint written by `rf_dit classifier` and read by eval; a relative path is under the output directory "
+        "(run.out_dir, or for eval the one RUN_DIR is in)");
   s.add("eval.fd_samples", c.eval.fd_samples, 10, 1000000, "generated and test images per Frechet distance");
   s.add("eval.steps", c.eval.steps, 1, 10000, "sampling steps swept by eval");
   s.add("eval.guidance", c.eval.guidance, 0.0, 100.0, "guidance scales swept by eval");

@@ -117,3 +117,37 @@ TEST_CASE("rf_dit config errors exit 2 before anything is written") {
   CHECK(heads.output.find("model.width = 30 must be divisible by model.heads = 4") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out / "rf_dit"));
 }
+
+TEST_CASE("eval finds the FD classifier under the run's output directory, from any working directory") {
+  TempDir root;
+  write_tiny_item_set(root.path());
+  std::filesystem::create_directories(root / "work");
+  // Relative paths throughout: run.out_dir against the working directory, eval.classifier (the
+  // default, classifier/fashion_mnist.pt) against the output directory.
+  const std::string common = " data.dataset=idx data.root=" + root.path().string() +
+                             " model.width=32 model.depth=1 model.heads=2 model.patch=2 device.threads=1"
+                             " eval.fd_samples=20 eval.steps=[2] eval.guidance=[1.0] eval.likelihood_images=0"
+                             " run.out_dir=runs";
+  const std::string in_work = "cd " + (root / "work").string() + " && " + binary("rf_dit");
+  auto classifier = run_command(in_work + " classifier classifier.epochs=1 classifier.batch_size=8" + common);
+  INFO(classifier.output);
+  REQUIRE(classifier.exit_code == 0);
+  CHECK(std::filesystem::exists(root / "work/runs/classifier/fashion_mnist.pt"));
+  auto train = run_command(in_work + " train train.steps=2 train.batch_size=8" + common);
+  INFO(train.output);
+  REQUIRE(train.exit_code == 0);
+  const std::filesystem::path run = only_run(root / "work/runs");
+  // From the parent directory, through a relative RUN_DIR with a trailing slash.
+  const std::string relative = "work/runs/rf_dit/" + run.filename().string() + "/";
+  auto eval = run_command("cd " + root.path().string() + " && " + binary("rf_dit") + " eval " + relative);
+  INFO(eval.output);
+  REQUIRE(eval.exit_code == 0);
+  auto results = nlohmann::json::parse(read_text(run / "eval.json"));
+  CHECK(results.contains("classifier_test_accuracy"));
+  // A missing one is named where it was looked for.
+  std::filesystem::remove(root / "work/runs/classifier/fashion_mnist.pt");
+  auto missing = run_command("cd / && " + binary("rf_dit") + " eval " + run.string());
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.output.find((root / "work/runs/classifier/fashion_mnist.pt").string() + ": no classifier") !=
+        std::string::npos);
+}
