@@ -28,6 +28,57 @@ int64_t log2_exact(int64_t n) {
 }
 }  // namespace
 
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+torch::Tensor per_channel(const torch::Tensor& t) { return t.view({1, -1, 1, 1}); }
+torch::Tensor channel_sums(const torch::Tensor& t) { return t.sum({0, 2, 3}); }
+
+// sum over valid positions of (x - mean)^2 per channel, x [B, C, H, W], mean [C], valid
+// [B, 1, H, W]. Written out so that backward keeps x and recomputes x - mean instead of autograd
+// keeping x - mean and its square: two full-size activations fewer per normalisation.
+class MaskedCentredSquares : public torch::autograd::Function<MaskedCentredSquares> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& mean,
+                               const torch::Tensor& valid) {
+    ctx->save_for_backward({x, mean, valid});
+    return channel_sums((x - per_channel(mean)).square_().mul_(valid));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    torch::Tensor centred = (saved[0] - per_channel(saved[1])).mul_(saved[2]);
+    torch::Tensor g = 2 * grad[0];
+    torch::Tensor grad_mean = -g * channel_sums(centred);
+    return {centred.mul_(per_channel(g)), grad_mean, torch::Tensor()};
+  }
+};
+
+// ((x - mean) * rstd * weight + bias) * valid, with the gradients of x, mean, rstd, weight and
+// bias written out: backward keeps x (which the statistics need anyway) and recomputes the
+// normalised input, where autograd would keep each intermediate product.
+class MaskedAffineNormalize : public torch::autograd::Function<MaskedAffineNormalize> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& mean,
+                               const torch::Tensor& rstd, const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& valid) {
+    ctx->save_for_backward({x, mean, rstd, weight, valid});
+    torch::Tensor scale = weight * rstd;
+    return x.mul(per_channel(scale)).add_(per_channel(bias - mean * scale)).mul_(valid);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &mean = saved[1], &rstd = saved[2], &weight = saved[3], &valid = saved[4];
+    torch::Tensor g = grad[0] * valid;
+    torch::Tensor grad_bias = channel_sums(g);
+    torch::Tensor centred_sum = channel_sums((x - per_channel(mean)).mul_(g));  // sum g (x - mean)
+    torch::Tensor scale = weight * rstd;
+    return {g.mul_(per_channel(scale)), -grad_bias * scale, centred_sum * weight,
+            centred_sum * rstd,         grad_bias,          torch::Tensor()};
+  }
+};
+}  // namespace
+
 torch::Tensor downsample_valid(const torch::Tensor& valid) {
   return valid.index({Slice(), Slice(), Slice(None, None, 2), Slice(None, None, 2)});
 }
@@ -43,25 +94,23 @@ MaskedBatchNormImpl::MaskedBatchNormImpl(int64_t channels, double momentum, doub
 torch::Tensor MaskedBatchNormImpl::forward(const torch::Tensor& x, const torch::Tensor& valid) {
   // Statistics in fp32 whatever the convolution's dtype under autocast.
   torch::Tensor input = x.to(torch::kFloat);
-  torch::Tensor mean, var;
-  if (is_training()) {
-    // Two passes (mean, then squared deviations), as one process computes them; across
-    // processes each pass is one sum over ranks, the count travelling with the first.
-    auto total = [&](const torch::Tensor& local) { return sum_over_processes ? sum_over_processes(local) : local; };
-    torch::Tensor sums = total(torch::cat({(input * valid).sum({0, 2, 3}), valid.sum().view({1})}));
-    torch::Tensor count = sums[-1];
-    mean = sums.narrow(0, 0, sums.size(0) - 1) / count;
-    var = total(((input - mean.view({1, -1, 1, 1})).square() * valid).sum({0, 2, 3})) / count;
+  if (!is_training()) {
+    torch::Tensor scale = weight * (running_var + eps_).rsqrt();
+    return (input * per_channel(scale) + per_channel(bias - running_mean * scale)) * valid;
+  }
+  // Two passes (mean, then squared deviations), as one process computes them; across
+  // processes each pass is one sum over ranks, the count travelling with the first.
+  auto total = [&](const torch::Tensor& local) { return sum_over_processes ? sum_over_processes(local) : local; };
+  torch::Tensor sums = total(torch::cat({channel_sums(input * valid), valid.sum().view({1})}));
+  torch::Tensor count = sums[-1];
+  torch::Tensor mean = sums.narrow(0, 0, sums.size(0) - 1) / count;
+  torch::Tensor var = total(MaskedCentredSquares::apply(input, mean, valid)) / count;
+  {
     torch::NoGradGuard no_grad;
     running_mean.mul_(1 - momentum_).add_(momentum_ * mean.detach());
     running_var.mul_(1 - momentum_).add_(momentum_ * var.detach() * count / (count - 1).clamp_min(1));
-  } else {
-    mean = running_mean;
-    var = running_var;
   }
-  torch::Tensor scale = weight * (var + eps_).rsqrt();
-  torch::Tensor shift = bias - mean * scale;
-  return (input * scale.view({1, -1, 1, 1}) + shift.view({1, -1, 1, 1})) * valid;
+  return MaskedAffineNormalize::apply(input, mean, (var + eps_).rsqrt(), weight, bias, valid);
 }
 
 void synchronize_batch_norm(torch::nn::Module& model, const std::function<torch::Tensor(const torch::Tensor&)>& sum) {
