@@ -6,6 +6,7 @@
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <filesystem>
 
 #include "base/errors.hpp"
+#include "base/version.hpp"
 
 namespace genbox {
 
@@ -61,6 +63,14 @@ std::string current_message() {
 
 void on_fatal_error(std::function<void(const std::string&)> hook) { fatal_hook = std::move(hook); }
 
+std::string version_text() {
+  // The CUDA hooks answer only when libtorch_cuda is linked: a CPU-only torch has no runtime.
+  const at::CUDAHooksInterface& cuda = at::detail::getCUDAHooks();
+  const long runtime = cuda.hasCUDART() ? cuda.versionCUDART() : 0;
+  return fmt::format("genbox {}\ncommit {}\ntorch {}\ncuda {}\n", genbox_version(), genbox_git_commit(), TORCH_VERSION,
+                     runtime > 0 ? fmt::format("{}.{}", runtime / 1000, runtime % 1000 / 10) : "none");
+}
+
 int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
                 Schema& schema, const std::function<int(const CommandLine&)>& run) {
   program_name = program;
@@ -74,6 +84,14 @@ int run_program(int argc, char** argv, const std::string& program, const std::ve
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   try {
     CommandLine cli = parse_command_line(argc, argv, program, commands);
+    if (cli.help) {
+      fmt::print("{}", help_text(cli, commands));
+      return kExitOk;
+    }
+    if (cli.version) {
+      fmt::print("{}", version_text());
+      return kExitOk;
+    }
     resolve_config(schema, cli);
     if (!cli.print_config.empty()) {
       fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));

@@ -21,14 +21,19 @@ class Module;
 
 namespace genbox {
 
-// Parses the command line, resolves the config bound to `schema` (file, then overrides), prints
-// it for --print-config, and otherwise returns run(cli). Every error becomes one line on stderr,
-// "<program>: ...", and an exit code: UsageError and ConfigError 2; DataError, I/O errors, out
-// of memory and any other exception (LibTorch's included) 3; NonFiniteError 4;
-// DistributedError 5. An exception that escapes even that (another thread's) prints one line,
-// calls the on_fatal_error hook and exits 3. SIGPIPE is ignored: a closed pipe fails writes.
+// Parses the command line, answers --help and --version (on stdout, exit 0), resolves the config
+// bound to `schema` (files, then overrides), prints it for --print-config, and otherwise returns
+// run(cli). Every error becomes one line on stderr, "<program>: ...", and an exit code:
+// UsageError and ConfigError 2; DataError, I/O errors, out of memory and any other exception
+// (LibTorch's included) 3; NonFiniteError 4; DistributedError 5. An exception that escapes even
+// that (another thread's) prints one line, calls the on_fatal_error hook and exits 3. SIGPIPE is
+// ignored: a closed pipe fails writes.
 int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
                 Schema& schema, const std::function<int(const CommandLine&)>& run);
+
+// What --version prints, one line each: genbox's version, the commit it was built from, the
+// torch version and the CUDA version torch was built with ("none" for a CPU-only torch).
+std::string version_text();
 
 // Called with the message when a fatal error ends the process (a run marks itself failed).
 void on_fatal_error(std::function<void(const std::string&)> hook);

@@ -306,10 +306,13 @@ int bench(NiceConfig& c, const CommandLine& cli) {
 int main(int argc, char** argv) {
   const std::vector<CommandSpec> commands = {
       {"train", false, {}, "train a NICE flow (built-in defaults: a few CPU minutes on Fashion-MNIST)"},
-      {"sample", true, {"n"}, "write a grid of samples into RUN_DIR/samples/"},
+      {"sample", true, {{"n", 1, 100000, "samples in the grid"}}, "write a grid of samples into RUN_DIR/samples/"},
       {"eval", true, {}, "test bits/dim and log-likelihood into RUN_DIR/eval.json"},
-      {"inpaint", true, {"n"}, "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
-      {"bench", false, {"steps"}, "train steps/s and samples/s, one JSON line"},
+      {"inpaint",
+       true,
+       {{"n", 1, 1000, "test images to inpaint"}},
+       "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
+      {"bench", false, {{"steps", 1, 100000, "timed train steps"}}, "train steps/s and samples/s, one JSON line"},
   };
   NiceConfig config;
   Schema schema = describe(config);

@@ -390,10 +390,16 @@ int bench(RfConfig& c, const CommandLine& cli) {
 int main(int argc, char** argv) {
   const std::vector<CommandSpec> commands = {
       {"train", false, {}, "train a rectified-flow DiT (built-in defaults: a few CPU minutes on Fashion-MNIST)"},
-      {"sample", true, {"n"}, "write a sample grid and a 1..32-step sweep into RUN_DIR/samples/"},
+      {"sample",
+       true,
+       {{"n", 1, 10000, "samples in the grid, rounded up to whole rows"}},
+       "write a sample grid and a 1..32-step sweep into RUN_DIR/samples/"},
       {"classifier", false, {}, "train the CNN used by eval's Frechet distance; writes eval.classifier"},
       {"eval", true, {}, "FD over steps x guidance, class accuracy and bits/dim into RUN_DIR/eval.json"},
-      {"bench", false, {"steps"}, "train and sampling images/s and matmul efficiency, one JSON line"},
+      {"bench",
+       false,
+       {{"steps", 1, 100000, "timed train steps"}},
+       "train and sampling images/s and matmul efficiency, one JSON line"},
   };
   RfConfig config;
   Schema schema = describe(config);

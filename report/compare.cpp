@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/fsutil.hpp"
+#include "base/version.hpp"
 #include "report/diff.hpp"
 #include "report/html.hpp"
 #include "report/runs.hpp"
@@ -53,6 +54,7 @@ constexpr const char* kUsage = R"(usage: compare RUN_DIR... [options]
   --columns A,B,...  the terminal table's columns: the run, then these (titles or config keys)
   --wide             every column in the terminal table, however wide the terminal
   -h, --help         show this help
+  --version          print genbox's version and the commit it was built from
 )";
 
 struct UsageError : std::runtime_error {
@@ -65,7 +67,7 @@ struct Options {
   std::optional<std::string> tensorboard;
   ReportOptions report;
   TerminalTableOptions table;
-  bool help = false;
+  bool help = false, version = false;
 };
 
 // The whole of `text` as a number, via std::stod or std::stoll.
@@ -86,6 +88,10 @@ Options parse_args(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       options.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      options.version = true;
       continue;
     }
     if (arg == "--wide") {
@@ -138,7 +144,7 @@ Options parse_args(int argc, char** argv) {
       throw UsageError(fmt::format("unknown option {}", arg));
     }
   }
-  if (!options.help && options.run_dirs.empty()) throw UsageError("no run directories given");
+  if (!options.help && !options.version && options.run_dirs.empty()) throw UsageError("no run directories given");
   return options;
 }
 
@@ -191,6 +197,11 @@ int main(int argc, char** argv) {
   }
   if (options.help) {
     fmt::print("{}", kUsage);
+    return EXIT_SUCCESS;
+  }
+  if (options.version) {
+    // compare reads run directories without torch: genbox's own version is all there is to say.
+    fmt::print("genbox {}\ncommit {}\n", genbox::genbox_version(), genbox::genbox_git_commit());
     return EXIT_SUCCESS;
   }
 

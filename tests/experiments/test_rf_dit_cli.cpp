@@ -118,6 +118,28 @@ TEST_CASE("rf_dit config errors exit 2 before anything is written") {
   CHECK_FALSE(std::filesystem::exists(out / "rf_dit"));
 }
 
+TEST_CASE("another program on an rf_dit run says whose run it is, and leaves it alone") {
+  TempDir out;
+  auto train = run_command(binary("rf_dit") +
+                           " train data.dataset=eight_gaussians data.toy_size=200 model.toy_hidden=8 model.toy_layers=1"
+                           " train.steps=2 device.threads=1 run.out_dir=" +
+                           out.path().string());
+  INFO(train.output);
+  REQUIRE(train.exit_code == 0);
+  const std::string run = only_run(out.path()).string();
+  const std::string meta = read_text(only_run(out.path()) / "meta.json");
+  auto eval = run_command(binary("nice") + " eval " + run);
+  CHECK(eval.exit_code == 2);
+  CHECK(eval.output == "nice: " + run + " is a run of rf_dit, not of nice; use rf_dit eval\n");
+  auto sample = run_command(binary("detr") + " sample " + run + " --n 2");
+  CHECK(sample.exit_code == 2);
+  CHECK(sample.output.find("is a run of rf_dit, not of detr; use rf_dit sample") != std::string::npos);
+  auto resume = run_command(binary("nice") + " train --resume " + run);
+  CHECK(resume.exit_code == 2);
+  CHECK(resume.output.find("use rf_dit train --resume") != std::string::npos);
+  CHECK(read_text(only_run(out.path()) / "meta.json") == meta);
+}
+
 TEST_CASE("eval finds the FD classifier under the run's output directory, from any working directory") {
   TempDir root;
   write_tiny_item_set(root.path());
