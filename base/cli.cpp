@@ -18,6 +18,7 @@ std::string synopsis(const std::string& program, const CommandSpec& c) {
   std::string args = c.takes_run_dir ? " RUN_DIR" : " [-c FILE.toml ...]";
   if (c.name == "train") args += " [--resume RUN_DIR]";
   for (const IntegerOption& o : c.options) args += fmt::format(" [--{} N]", o.name);
+  for (const FileOption& o : c.file_options) args += fmt::format(" --{} FILE", o.name);
   return fmt::format("{} {}{} [key.path=value ...] [--print-config[=markdown]]", program, c.name, args);
 }
 
@@ -48,6 +49,7 @@ std::string command_help(const std::string& program, const CommandSpec& c) {
     items.push_back({"--resume RUN_DIR", "continue RUN_DIR from its checkpoint, with its own config.toml"});
   for (const IntegerOption& o : c.options)
     items.push_back({fmt::format("--{} N", o.name), fmt::format("{}, an integer in [{}, {}]", o.doc, o.min, o.max)});
+  for (const FileOption& o : c.file_options) items.push_back({fmt::format("--{} FILE", o.name), o.doc});
   items.push_back({"key.path=value", fmt::format("{}, in TOML syntax (optim.lr=3e-4);\na bare word is a string "
                                                  "(data.dataset=two_moons); quote one that TOML\nreads as a number: "
                                                  "run.name='\"1e-3\"'",
@@ -164,6 +166,13 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
       std::string name = arg.substr(2);
       const size_t eq = name.find('=');
       if (eq != std::string::npos) name.resize(eq);
+      auto file = std::find_if(spec->file_options.begin(), spec->file_options.end(),
+                               [&](const FileOption& o) { return o.name == name; });
+      if (file != spec->file_options.end()) {
+        cli.files[name] = eq != std::string::npos ? arg.substr(eq + 3) : value(arg);
+        if (cli.files[name].empty()) throw misuse(fmt::format("--{} needs a file name", name));
+        continue;
+      }
       auto option = std::find_if(spec->options.begin(), spec->options.end(),
                                  [&](const IntegerOption& o) { return o.name == name; });
       if (option == spec->options.end()) throw misuse(fmt::format("unknown option '{}' for '{}'", arg, spec->name));
@@ -179,6 +188,8 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
     }
   }
   if (spec->takes_run_dir && cli.run_dir.empty()) throw misuse(fmt::format("'{}' needs a RUN_DIR", spec->name));
+  for (const FileOption& o : spec->file_options)
+    if (!cli.files.count(o.name)) throw misuse(fmt::format("'{}' needs --{} FILE", spec->name, o.name));
   if (spec->takes_run_dir && !cli.config_files.empty())
     throw misuse(
         fmt::format("'{}' takes the run's own config.toml, not -c; give changes as key=value overrides", spec->name));

@@ -22,11 +22,18 @@ struct IntegerOption {
   std::string doc;
 };
 
+// A command's own `--name FILE` flag: a path, required by the command.
+struct FileOption {
+  std::string name;
+  std::string doc;
+};
+
 struct CommandSpec {
   std::string name;
   bool takes_run_dir;
   std::vector<IntegerOption> options;
   std::string help;
+  std::vector<FileOption> file_options = {};
 };
 
 struct CommandLine {
@@ -38,6 +45,7 @@ struct CommandLine {
   std::vector<std::string> overrides;
   std::string print_config;                // "", "toml" or "markdown"
   std::map<std::string, int64_t> options;  // --name N, the command's own flags, within their ranges
+  std::map<std::string, std::string> files;  // --name FILE, every file option of the command
   bool help = false;                       // --help: print help_text() and exit 0
   bool version = false;                    // --version: print the versions and exit 0
   std::string text;                        // the whole command line, for meta.json

@@ -17,6 +17,7 @@
 #include "common/device.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
+#include "common/weights_export.hpp"
 #include "detection/backbone.hpp"
 #include "detection/coco_json.hpp"
 #include "detection/coco_map.hpp"
@@ -343,6 +344,14 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
+// The checkpoint read as sample reads it, into a model built on the CPU: no device is needed.
+int export_weights(const DetrConfig& c, const CommandLine& cli) {
+  OpenedRun opened = open_run(cli.run_dir, c.sample.checkpoint);
+  Detr model = build_model(c, load_data(c, false), torch::kCPU);
+  export_safetensors(opened, *model, "detr", cli.files.at("safetensors"));
+  return kExitOk;
+}
+
 // ----------------------------------------------------------------------------------------------
 // Bench: training and inference throughput on the configured data, and the matcher alone on the
 // issue's reference problem: 64 images, 100 queries, 1..20 targets each.
@@ -422,6 +431,11 @@ int main(int argc, char** argv) {
        {{"n", 1, 10000, "test images to draw"}},
        "draw ground truth and predictions on test images into RUN_DIR/samples/"},
       {"eval", true, {}, "COCO mAP/mAR and AP per category into RUN_DIR/eval.json, both sides as COCO JSON"},
+      {"export",
+       true,
+       {},
+       "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
+       {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}},
       {"bench",
        false,
        {{"steps", 1, 100000, "timed train steps"}},
@@ -433,6 +447,7 @@ int main(int argc, char** argv) {
     if (cli.command == "train") return train(config, schema, cli);
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "eval") return eval(config, cli);
+    if (cli.command == "export") return export_weights(config, cli);
     return bench(config, cli);
   });
 }

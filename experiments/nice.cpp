@@ -28,6 +28,7 @@
 #include "common/optim.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
+#include "common/weights_export.hpp"
 #include "experiments/nice_config.hpp"
 #include "flows/inpaint.hpp"
 #include "flows/nice.hpp"
@@ -255,6 +256,14 @@ int inpaint(const NiceConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
+// The checkpoint read as sample reads it, into a model built on the CPU: no device is needed.
+int export_weights(const NiceConfig& c, const CommandLine& cli) {
+  OpenedRun opened = open_run(cli.run_dir, c.sample.checkpoint);
+  Nice model(model_options(c, load_data(c, torch::kCPU, false).dim()));
+  export_safetensors(opened, *model, "nice", cli.files.at("safetensors"));
+  return kExitOk;
+}
+
 int bench(NiceConfig& c, const CommandLine& cli) {
   torch::Device device = setup_device(c.device, c.run.seed);
   World world = join_world(c.distributed, device);
@@ -312,6 +321,11 @@ int main(int argc, char** argv) {
        true,
        {{"n", 1, 1000, "test images to inpaint"}},
        "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
+      {"export",
+       true,
+       {},
+       "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
+       {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}},
       {"bench", false, {{"steps", 1, 100000, "timed train steps"}}, "train steps/s and samples/s, one JSON line"},
   };
   NiceConfig config;
@@ -321,6 +335,7 @@ int main(int argc, char** argv) {
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "eval") return eval(config, cli);
     if (cli.command == "inpaint") return inpaint(config, cli);
+    if (cli.command == "export") return export_weights(config, cli);
     return bench(config, cli);
   });
 }

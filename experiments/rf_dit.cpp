@@ -25,6 +25,7 @@
 #include "common/matmul.hpp"
 #include "common/program.hpp"
 #include "common/training.hpp"
+#include "common/weights_export.hpp"
 #include "diffusion/classifier.hpp"
 #include "diffusion/dit.hpp"
 #include "diffusion/frechet.hpp"
@@ -329,6 +330,14 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
+// The checkpoint read as sample reads it, into a model built on the CPU: no device is needed.
+int export_weights(const RfConfig& c, const CommandLine& cli) {
+  OpenedRun opened = open_run(cli.run_dir, c.sample.checkpoint);
+  VelocityModel model = build_model(c, load_data(c, torch::kCPU, false), torch::kCPU);
+  export_safetensors(opened, *model.module(), "rf_dit", cli.files.at("safetensors"));
+  return kExitOk;
+}
+
 // ----------------------------------------------------------------------------------------------
 // Bench: throughput and how much of the machine's matmul speed the model's matmuls achieve.
 
@@ -396,6 +405,11 @@ int main(int argc, char** argv) {
        "write a sample grid and a 1..32-step sweep into RUN_DIR/samples/"},
       {"classifier", false, {}, "train the CNN used by eval's Frechet distance; writes eval.classifier"},
       {"eval", true, {}, "FD over steps x guidance, class accuracy and bits/dim into RUN_DIR/eval.json"},
+      {"export",
+       true,
+       {},
+       "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
+       {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}},
       {"bench",
        false,
        {{"steps", 1, 100000, "timed train steps"}},
@@ -408,6 +422,7 @@ int main(int argc, char** argv) {
     if (cli.command == "sample") return sample(config, cli);
     if (cli.command == "classifier") return classifier(config);
     if (cli.command == "eval") return eval(config, cli);
+    if (cli.command == "export") return export_weights(config, cli);
     return bench(config, cli);
   });
 }
