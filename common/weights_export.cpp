@@ -11,6 +11,14 @@
 
 namespace genbox {
 
+CommandSpec export_command() {
+  return {"export",
+          true,
+          {},
+          "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
+          {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}};
+}
+
 std::filesystem::path ema_safetensors_path(const std::filesystem::path& file) {
   const std::string name = file.filename().string(), extension = ".safetensors";
   const bool has_extension =

@@ -12,9 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "base/cli.hpp"
 #include "common/training.hpp"
 
 namespace genbox {
+
+// The `export RUN_DIR --safetensors FILE` command, as every program lists it.
+CommandSpec export_command();
 
 // "<FILE without .safetensors>.ema.safetensors": nice.safetensors -> nice.ema.safetensors.
 std::filesystem::path ema_safetensors_path(const std::filesystem::path& file);

@@ -19,6 +19,8 @@ struct DetrOutput {
   // Whether every layer's logits and boxes are finite (one host sync).
   bool finite() const;
   const torch::Tensor& final_boxes() const { return boxes.back(); }
+  // What the set loss sees: every decoder layer's outputs, or with aux off the final layer's only.
+  DetrOutput for_loss(bool aux) const { return aux ? *this : DetrOutput{{final_logits()}, {final_boxes()}}; }
 };
 
 // One image's detections.

@@ -24,6 +24,7 @@
 #include "detection/criterion.hpp"
 #include "detection/dataset.hpp"
 #include "detection/draw.hpp"
+#include "detection/evaluation.hpp"
 #include "detection/model.hpp"
 #include "detection/predictions.hpp"
 #include "detection/scenes.hpp"
@@ -113,67 +114,12 @@ void synchronize(Detr& model, World& world) {
     synchronize_batch_norm(*model, [&](const torch::Tensor& t) { return world.sum_with_gradient(t); });
 }
 
-// The outputs the loss sees: every decoder layer's, or with loss.aux off the final layer's only.
-DetrOutput loss_outputs(const DetrOutput& output, bool aux) {
-  if (aux) return output;
-  return DetrOutput{{output.final_logits()}, {output.final_boxes()}};
-}
-
-// ----------------------------------------------------------------------------------------------
-// Evaluation: detections on the test set, COCO metrics, and the set loss of the inference
-// queries (one group) for a second view of progress.
-
-// (height, width) [B, 2] of test images [begin, end) as their file has them: the normalised
-// predictions times these are boxes in the file's pixels (DETR's PostProcess with orig_size).
-torch::Tensor file_sizes(const std::vector<Targets>& truth, int64_t begin, int64_t end) {
-  torch::Tensor sizes = torch::empty({end - begin, 2}, torch::kLong);
-  for (int64_t i = begin; i < end; ++i) {
-    sizes[i - begin][0] = truth[i].height;
-    sizes[i - begin][1] = truth[i].width;
-  }
-  return sizes;
-}
-
-struct Evaluation {
-  std::vector<Detections> drawn;       // in the pixels of the images as loaded, for the pictures
-  std::vector<Detections> detections;  // in the file's pixels: scored and exported
-  CocoMetrics metrics;
-  double loss = 0;
-  nlohmann::json json() const {
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& [name, value] : metrics.named()) j[name] = value;
-    j["val_loss"] = loss;
-    return j;
-  }
-  std::string summary() const {
-    return fmt::format("AP {:.4f} | AP50 {:.4f} | AP75 {:.4f} | AR@100 {:.4f} | val loss {:.4f}", metrics.ap,
-                       metrics.ap50, metrics.ap75, metrics.ar100, loss);
-  }
-};
-
+// Evaluation on the test set, with the set loss of the inference queries (one group).
 Evaluation evaluate(Detr& model, const Data& data, const DetrConfig& c, torch::Device device) {
-  torch::NoGradGuard no_grad;
-  model->eval();
-  SetCriterion criterion = make_criterion(c, data.num_classes, 1);
-  Evaluation result;
-  double loss_sum = 0;
-  for (int64_t i = 0; i < data.test.size(); i += c.eval.batch_size) {
-    int64_t end = std::min(i + c.eval.batch_size, data.test.size());
-    DetectionBatch batch = collate_range(data.test, i, end, c.model.output_stride).to(device);
-    DetrOutput output = forward_in_precision(model, batch.images, batch.padding_mask, c.device.precision);
-    loss_sum += criterion(loss_outputs(output, c.loss.aux), batch.targets).total.item<double>() * double(end - i);
-    auto decode_into = [&](const torch::Tensor& sizes, std::vector<Detections>& into) {
-      std::vector<Detections> d =
-          decode_detections(output.final_logits(), output.final_boxes(), sizes, c.loss.focal, c.eval.max_detections);
-      into.insert(into.end(), d.begin(), d.end());
-    };
-    decode_into(batch.sizes, result.drawn);
-    decode_into(file_sizes(data.test_truth, i, end), result.detections);
-  }
-  model->train();
-  result.metrics = evaluate_coco(result.detections, data.test_truth, data.num_classes);
-  result.loss = loss_sum / double(data.test.size());
-  return result;
+  EvaluationOptions o{c.eval.batch_size, c.model.output_stride, c.device.precision,
+                      c.loss.focal,      c.eval.max_detections, c.loss.aux};
+  return evaluate_detr(model, make_criterion(c, data.num_classes, 1), data.test, data.test_truth, data.num_classes, o,
+                       device);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -191,7 +137,7 @@ SetLosses step_losses(Detr& model, const SetCriterion& criterion, const Detectio
       throw std::invalid_argument("non-finite predictions on some rank");
     share = [&](double local) { return world.sum({local})[0] / double(world.size()); };
   }
-  return criterion(loss_outputs(output, c.loss.aux), batch.targets, share);
+  return criterion(output.for_loss(c.loss.aux), batch.targets, share);
 }
 
 int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
@@ -304,16 +250,6 @@ int sample(DetrConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
-// One line per category: its id, name and AP@[.5:.95] (-1: no ground truth to score it on).
-void print_category_table(const CocoCatalog& catalog, const std::vector<double>& ap_per_class) {
-  size_t name_width = std::string("category").size();
-  for (const std::string& name : catalog.category_names) name_width = std::max(name_width, name.size());
-  fmt::print("{:>6}  {:<{}}  {:>7}\n", "id", "category", name_width, "AP");
-  for (size_t k = 0; k < ap_per_class.size(); ++k)
-    fmt::print("{:>6}  {:<{}}  {:>7.4f}\n", catalog.category_ids[k], catalog.category_names[k], name_width,
-               ap_per_class[k]);
-}
-
 int eval(const DetrConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir);
   Evaluation e = evaluate(r.model, r.data, c, r.device);
@@ -324,11 +260,7 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
   write_coco_annotations(truth, r.data.test_truth, catalog);
   write_coco_results(results, e.detections, catalog.image_ids, catalog.category_ids);
   nlohmann::json summary = e.json();
-  nlohmann::json per_category = nlohmann::json::array();
-  for (size_t k = 0; k < e.metrics.ap_per_class.size(); ++k)
-    per_category.push_back(
-        {{"id", catalog.category_ids[k]}, {"name", catalog.category_names[k]}, {"ap", e.metrics.ap_per_class[k]}});
-  summary["ap_per_category"] = per_category;
+  summary["ap_per_category"] = category_ap_json(catalog, e.metrics.ap_per_class);
   summary["images"] = r.data.test.size();
   summary["source"] = c.data.source;
   summary["checkpoint"] = c.sample.checkpoint;
@@ -339,7 +271,7 @@ int eval(const DetrConfig& c, const CommandLine& cli) {
              r.data.test.size(), e.metrics.ap, e.metrics.ap50, e.metrics.ap75, e.metrics.ap_small, e.metrics.ap_medium,
              e.metrics.ap_large);
   fmt::print("AR@1 {:.4f} | AR@10 {:.4f} | AR@100 {:.4f}\n", e.metrics.ar1, e.metrics.ar10, e.metrics.ar100);
-  print_category_table(catalog, e.metrics.ap_per_class);
+  fmt::print("{}", category_ap_table(catalog, e.metrics.ap_per_class));
   fmt::print("wrote {}, {} and {}\n", written.string(), truth.filename().string(), results.filename().string());
   return kExitOk;
 }
@@ -431,11 +363,7 @@ int main(int argc, char** argv) {
        {{"n", 1, 10000, "test images to draw"}},
        "draw ground truth and predictions on test images into RUN_DIR/samples/"},
       {"eval", true, {}, "COCO mAP/mAR and AP per category into RUN_DIR/eval.json, both sides as COCO JSON"},
-      {"export",
-       true,
-       {},
-       "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
-       {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}},
+      export_command(),
       {"bench",
        false,
        {{"steps", 1, 100000, "timed train steps"}},

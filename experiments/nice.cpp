@@ -321,11 +321,7 @@ int main(int argc, char** argv) {
        true,
        {{"n", 1, 1000, "test images to inpaint"}},
        "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
-      {"export",
-       true,
-       {},
-       "write the checkpoint's weights (and EMA weights) as safetensors for PyTorch",
-       {{"safetensors", "the file for the weights; EMA weights go beside it as <name>.ema.safetensors"}}},
+      export_command(),
       {"bench", false, {{"steps", 1, 100000, "timed train steps"}}, "train steps/s and samples/s, one JSON line"},
   };
   NiceConfig config;
