@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
 #include "base/progress.hpp"
+#include "common/checkpoint.hpp"
 #include "common/data/batches.hpp"
 
 namespace genbox::diffusion {
@@ -76,6 +79,24 @@ ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, con
   for (int64_t k = 0; k < num_classes; ++k)
     accuracy.per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
   return accuracy;
+}
+
+void save_classifier(const std::filesystem::path& path, const Classifier& classifier, int64_t epochs, double accuracy,
+                     const nlohmann::json& summary) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  save_checkpoint(path, *classifier, nullptr, nullptr, {epochs, 0, 1 - accuracy});
+  write_file_atomic(path.string() + ".json", summary.dump(2) + "\n");
+}
+
+Classifier load_classifier(const std::filesystem::path& path, int64_t channels, int64_t size, int64_t num_classes,
+                           const torch::Device& device) {
+  if (!std::filesystem::exists(path))
+    throw DataError(
+        fmt::format("{}: no classifier; train one with `rf_dit classifier`, or set eval.classifier", path.string()));
+  Classifier classifier(channels, size, num_classes);
+  classifier->to(device);
+  load_weights(path, *classifier, false);
+  return classifier;
 }
 
 }  // namespace genbox::diffusion

@@ -8,6 +8,9 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -54,5 +57,13 @@ struct ClassAccuracy {
 };
 ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
                              int64_t num_classes, int64_t batch);
+
+// Writes the trained classifier to `path` (its directory created) and `summary` beside it as
+// path + ".json"; the checkpoint records `epochs` and the test error 1 - accuracy.
+void save_classifier(const std::filesystem::path& path, const Classifier& classifier, int64_t epochs, double accuracy,
+                     const nlohmann::json& summary);
+// The classifier at `path`, on `device`; a missing file is a DataError that says how to make one.
+Classifier load_classifier(const std::filesystem::path& path, int64_t channels, int64_t size, int64_t num_classes,
+                           const torch::Device& device);
 
 }  // namespace genbox::diffusion

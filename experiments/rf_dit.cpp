@@ -15,8 +15,6 @@
 #include <tuple>
 
 #include "base/errors.hpp"
-#include "base/fsutil.hpp"
-#include "common/checkpoint.hpp"
 #include "common/data/sources.hpp"
 #include "common/data/toy2d.hpp"
 #include "common/device.hpp"
@@ -30,6 +28,7 @@
 #include "diffusion/dit.hpp"
 #include "diffusion/frechet.hpp"
 #include "diffusion/likelihood.hpp"
+#include "diffusion/quality_sweep.hpp"
 #include "diffusion/rectified_flow.hpp"
 #include "diffusion/samplers.hpp"
 #include "diffusion/velocity_mlp.hpp"
@@ -226,9 +225,6 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
-// The FD classifier: trained here on the run config's dataset, stored at eval.classifier.
-Classifier make_classifier(const Data& data) { return Classifier(data.shape[0], data.shape[1], data.label_count); }
-
 // eval.classifier, a relative one under the output directory, like the runs it serves: eval then
 // finds it from any working directory.
 std::filesystem::path classifier_path(const RfConfig& c, const std::filesystem::path& out_dir) {
@@ -236,11 +232,12 @@ std::filesystem::path classifier_path(const RfConfig& c, const std::filesystem::
   return path.is_absolute() ? path : out_dir / path;
 }
 
+// The FD classifier: trained here on the run config's dataset, stored at eval.classifier.
 int classifier(RfConfig& c) {
   torch::Device device = setup_device(c.device, c.run.seed);
   Data data = load_data(c, device, true);
   if (!data.images) throw UsageError("the classifier needs an image dataset, not " + c.data.dataset);
-  Classifier classifier = make_classifier(data);
+  Classifier classifier(data.shape[0], data.shape[1], data.label_count);
   classifier->to(device);
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
   train_classifier(
@@ -250,11 +247,11 @@ int classifier(RfConfig& c) {
   double accuracy =
       classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
   std::filesystem::path path = classifier_path(c, c.run.out_dir);
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  save_checkpoint(path, *classifier, nullptr, nullptr, {c.classifier.epochs, 0, 1 - accuracy});
-  nlohmann::json summary = {
-      {"dataset", c.data.dataset}, {"root", c.data.root}, {"test_accuracy", accuracy}, {"epochs", c.classifier.epochs}};
-  write_file_atomic(path.string() + ".json", summary.dump(2) + "\n");
+  save_classifier(path, classifier, c.classifier.epochs, accuracy,
+                  {{"dataset", c.data.dataset},
+                   {"root", c.data.root},
+                   {"test_accuracy", accuracy},
+                   {"epochs", c.classifier.epochs}});
   fmt::print("classifier test accuracy {:.4f}{} | wrote {}\n", accuracy,
              accuracy < 0.9 ? " (below 0.90: Frechet distances from it mean little)" : "", path.string());
   return kExitOk;
@@ -272,16 +269,11 @@ int eval(const RfConfig& c, const CommandLine& cli) {
                              ? torch::arange(n).remainder(data.num_classes).to(r.device)
                              : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
 
-  std::function<torch::Tensor(const torch::Tensor&)> embed = [](const torch::Tensor& x) { return x; };
+  Embedding embed = [](const torch::Tensor& x) { return x; };
   Classifier classifier{nullptr};
   if (data.images) {
-    std::filesystem::path path = classifier_path(c, r.opened.run.out_dir());
-    if (!std::filesystem::exists(path))
-      throw DataError(
-          fmt::format("{}: no classifier; train one with `rf_dit classifier`, or set eval.classifier", path.string()));
-    classifier = make_classifier(data);
-    classifier->to(r.device);
-    load_weights(path, *classifier, false);
+    classifier = load_classifier(classifier_path(c, r.opened.run.out_dir()), data.shape[0], data.shape[1],
+                                 data.label_count, r.device);
     results["classifier_test_accuracy"] =
         classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
     embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
@@ -293,27 +285,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
       frechet_distance(embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
   fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, results["fd_train_vs_test"].get<double>());
 
-  nlohmann::json sweep = nlohmann::json::array();
-  for (int64_t steps : c.eval.steps) {
-    for (double guidance : c.eval.guidance) {
-      if (data.num_classes == 0 && guidance != c.eval.guidance.front()) continue;
-      SamplingOptions options = c.sample;
-      std::tie(options.steps, options.guidance) = std::tuple(steps, guidance);
-      torch::Tensor x = generate_in_batches(r.model, data.shape, labels, options, c.device.precision, c.eval.batch_size,
-                                            c.run.seed + 1000 + steps);
-      nlohmann::json row = {{"steps", steps},
-                            {"guidance", data.num_classes ? guidance : 1.0},
-                            {"fd", frechet_distance(embed(x), test_features)}};
-      if (data.images && data.num_classes) {
-        ClassAccuracy accuracy = class_accuracy(classifier, x, labels, data.num_classes, c.eval.batch_size);
-        row["class_accuracy"] = accuracy.overall;
-        row["class_accuracy_per_class"] = accuracy.per_class;
-      }
-      fmt::print("{}\n", row.dump());
-      sweep.push_back(row);
-    }
-  }
-  results["sweep"] = sweep;
+  QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};
+  results["sweep"] = quality_sweep(r.model, data.shape, labels, data.num_classes, c.sample, sweep, embed, test_features,
+                                   data.images ? &classifier : nullptr,
+                                   [](const nlohmann::json& row) { fmt::print("{}\n", row.dump()); });
 
   // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally.
   if (c.eval.likelihood_images > 0) {
