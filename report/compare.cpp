@@ -4,9 +4,10 @@
 //                      [--smooth ALPHA] [--samples-step N] [--columns A,B,...] [--wide]
 //
 // Prints one table per experiment, fitted to the terminal (run, status, steps, time, the
-// headline eval metric, the config keys that differ within the experiment) and optionally writes
-// every column as CSV and a self-contained HTML report with curves, config differences, eval.json
-// results and sample grids, each per experiment. A path that is not a run directory is reported
+// headline eval metric, a sweep's id and keys, the config keys that differ within the experiment;
+// a sweep's runs together, by index) and optionally writes every column as CSV and a
+// self-contained HTML report with curves, config differences, eval.json results and sample grids,
+// each per experiment. A path that is not a run directory is reported
 // on stderr and the other runs are still compared.
 //
 // Exit status: 0 when at least one run was loaded and every requested file was written;

@@ -31,6 +31,7 @@ h1{font-size:21px;margin:0 0 2px}
 h2{font-size:16px;margin:30px 0 10px;padding-bottom:4px;border-bottom:1px solid #e4e4e4}
 h3{font-size:13px;margin:16px 0 8px;color:#555}
 .sub{color:#6e6e73;margin:0 0 18px}
+.sweep{color:#555;margin:0 0 8px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:4px 12px 4px 0;border-bottom:1px solid #eee;text-align:left;white-space:nowrap;
@@ -512,6 +513,8 @@ std::string experiment_section(const std::vector<Run>& runs, const ExperimentGro
   std::string html = fmt::format(R"(<section class="experiment" id="{}"><h2>{} <small>{} run{}</small></h2>)",
                                  anchor(group.experiment), escape_markup(group.experiment), group.runs.size(),
                                  group.runs.size() == 1 ? "" : "s");
+  for (const GroupSweep& sweep : group.sweeps)
+    html += R"(<p class="sweep">)" + escape_markup(describe_sweep(sweep)) + "</p>";
   html += runs_table(runs, group);
   html += eval_html(runs, group);
   html += "<h3>Curves</h3>" + curves_html(runs, group, group_index, options, unit, data);

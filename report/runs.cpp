@@ -153,7 +153,45 @@ std::string liveness(const nlohmann::json& meta) {
   return age > 2 * 3600 ? "stale" : "running";
 }
 
-Meta read_meta(const fs::path& path, const std::string& parent_name) {
+bool is_array_of(const nlohmann::json& value, bool (nlohmann::json::*kind)() const noexcept) {
+  return value.is_array() && !value.empty() &&
+         std::all_of(value.begin(), value.end(), [&](const nlohmann::json& item) { return (item.*kind)(); });
+}
+
+// A positive whole number of a JSON object, 0 when it is anything else.
+std::size_t count_field(const nlohmann::json& object, const char* key) {
+  auto found = object.find(key);
+  return found != object.end() && found->is_number_unsigned() ? found->get<std::size_t>() : 0;
+}
+
+// What keeps a meta.json "sweep" field from reading as the sweep command writes it; empty when
+// nothing does.
+std::string sweep_problem(const nlohmann::json& sweep) {
+  if (!sweep.is_object()) return "not an object";
+  if (string_field(sweep, "id").empty()) return "no id";
+  std::size_t index = count_field(sweep, "index"), size = count_field(sweep, "size");
+  if (index == 0 || size == 0 || index > size) return "index and size are not whole numbers with 1 <= index <= size";
+  auto keys = sweep.find("keys");
+  if (keys == sweep.end() || !is_array_of(*keys, &nlohmann::json::is_string) ||
+      std::any_of(keys->begin(), keys->end(), [](const nlohmann::json& key) { return key.get<std::string>().empty(); }))
+    return "keys is not a list of config keys";
+  return {};
+}
+
+// The run's sweep, when meta.json names one; one that cannot be read is a warning, not a lost run.
+std::optional<SweepMeta> read_sweep(const nlohmann::json& meta, const fs::path& path,
+                                    std::vector<std::string>& warnings) {
+  auto sweep = meta.find("sweep");
+  if (sweep == meta.end() || sweep->is_null()) return std::nullopt;
+  if (std::string problem = sweep_problem(*sweep); !problem.empty()) {
+    warnings.push_back(fmt::format("{}: sweep field ignored ({})", path.string(), problem));
+    return std::nullopt;
+  }
+  return SweepMeta{string_field(*sweep, "id"), count_field(*sweep, "index"), count_field(*sweep, "size"),
+                   sweep->at("keys").get<std::vector<std::string>>()};
+}
+
+Meta read_meta(const fs::path& path, const std::string& parent_name, std::vector<std::string>& warnings) {
   nlohmann::json meta = parse_json_object(read_file(path), path);
   Meta parsed;
   parsed.experiment = string_field(meta, "experiment");
@@ -171,12 +209,8 @@ Meta read_meta(const fs::path& path, const std::string& parent_name) {
     parsed.step = step->get<std::int64_t>();
   if (auto wall = meta.find("wall_time_s"); wall != meta.end() && wall->is_number())
     parsed.wall_time_s = wall->get<double>();
+  parsed.sweep = read_sweep(meta, path, warnings);
   return parsed;
-}
-
-bool is_array_of(const nlohmann::json& value, bool (nlohmann::json::*kind)() const noexcept) {
-  return value.is_array() && !value.empty() &&
-         std::all_of(value.begin(), value.end(), [&](const nlohmann::json& item) { return (item.*kind)(); });
 }
 
 // Arrays of objects go to `tables` when given (only eval.json's top level keeps them apart; inside
@@ -278,7 +312,7 @@ Run load_run(const fs::path& dir) {
   fs::path normal = fs::absolute(dir).lexically_normal();
   if (normal.filename().empty()) normal = normal.parent_path();
   run.label = normal.filename().string();
-  run.meta = read_meta(dir / "meta.json", normal.parent_path().filename().string());
+  run.meta = read_meta(dir / "meta.json", normal.parent_path().filename().string(), run.warnings);
 
   auto read_part = [&](const char* name, auto&& parse) {
     fs::path path = dir / name;

@@ -16,6 +16,14 @@
 
 namespace genbox::report {
 
+// The sweep a run was started by (`<exp> sweep key=a,b ...`), as its meta.json says: the runs
+// of one sweep share `id` and `keys` and are told apart by `index`.
+struct SweepMeta {
+  std::string id;
+  std::size_t index = 0, size = 0;  // index in [1, size]
+  std::vector<std::string> keys;    // the swept config keys, in command-line order
+};
+
 struct Meta {
   std::string experiment;  // falls back to the parent directory's name
   // running, finished, interrupted, failed; "crashed" when it says running but its process is
@@ -24,6 +32,7 @@ struct Meta {
   std::string run_name, command, git_commit, device, started, finished;
   std::optional<std::int64_t> step;
   std::optional<double> wall_time_s;
+  std::optional<SweepMeta> sweep;  // empty for a run not started by a sweep
 };
 
 // The lines of one split, one row per distinct step, in increasing step order.
@@ -68,7 +77,8 @@ struct Run {
 };
 
 // Throws std::runtime_error naming `dir` when it is not a run directory (no meta.json) or its
-// meta.json cannot be read.
+// meta.json cannot be read. A "sweep" field that is not as the sweep command writes it is a
+// warning, and the run reads as one outside any sweep.
 Run load_run(const std::filesystem::path& dir);
 
 }  // namespace genbox::report

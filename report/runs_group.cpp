@@ -1,6 +1,7 @@
 #include "report/runs_group.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -63,7 +64,77 @@ std::optional<std::string> usual_value(const std::vector<Run>& runs, const Exper
   return ties == 0 ? usual : std::nullopt;
 }
 
+// Moves each sweep's runs to where its first run stands, in index order; other runs keep their
+// places. A sweep read apart from its grid order hides which point is which.
+void keep_sweeps_together(const std::vector<Run>& runs, std::vector<std::size_t>& members) {
+  auto sweep_index = [&](std::size_t i) { return runs[i].meta.sweep->index; };
+  std::vector<std::size_t> ordered;
+  std::set<std::string> placed;
+  for (std::size_t i : members) {
+    const std::optional<SweepMeta>& sweep = runs[i].meta.sweep;
+    if (!sweep) {
+      ordered.push_back(i);
+      continue;
+    }
+    if (!placed.insert(sweep->id).second) continue;
+    auto start = static_cast<std::ptrdiff_t>(ordered.size());
+    for (std::size_t j : members)
+      if (runs[j].meta.sweep && runs[j].meta.sweep->id == sweep->id) ordered.push_back(j);
+    std::stable_sort(ordered.begin() + start, ordered.end(),
+                     [&](std::size_t a, std::size_t b) { return sweep_index(a) < sweep_index(b); });
+  }
+  members = std::move(ordered);
+}
+
+// The sweeps of a group whose runs keep_sweeps_together() has ordered. Runs of one sweep agree on
+// its size and keys; should they not, the first run's are taken.
+std::vector<GroupSweep> sweeps_of(const std::vector<Run>& runs, const std::vector<std::size_t>& members) {
+  std::vector<GroupSweep> sweeps;
+  for (std::size_t i : members) {
+    const std::optional<SweepMeta>& sweep = runs[i].meta.sweep;
+    if (!sweep) continue;
+    if (sweeps.empty() || sweeps.back().id != sweep->id) sweeps.push_back({sweep->id, sweep->size, sweep->keys, {}});
+    std::vector<std::size_t>& present = sweeps.back().present;
+    if (present.empty() || present.back() != sweep->index) present.push_back(sweep->index);
+  }
+  return sweeps;
+}
+
+// Every sweep's keys once, in the order the sweeps name them.
+std::vector<std::string> keys_of(const std::vector<GroupSweep>& sweeps) {
+  std::vector<std::string> keys;
+  for (const GroupSweep& sweep : sweeps)
+    for (const std::string& key : sweep.keys)
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  return keys;
+}
+
+// "2, 5-7": the indices in [1, size] that are not in `present` (increasing), as ranges, so a
+// large grid missing a stretch says so in a few characters.
+std::string missing_indices(const std::vector<std::size_t>& present, std::size_t size) {
+  std::string out;
+  std::size_t next = 1;                  // the first index not yet accounted for
+  auto add_gap = [&](std::size_t end) {  // indices [next, end) are missing
+    if (next >= end) return;
+    out +=
+        (out.empty() ? "" : ", ") + (end - next == 1 ? fmt::format("{}", next) : fmt::format("{}-{}", next, end - 1));
+  };
+  for (std::size_t index : present) {
+    add_gap(index);
+    next = index + 1;
+  }
+  add_gap(size + 1);
+  return out;
+}
+
 }  // namespace
+
+std::string describe_sweep(const GroupSweep& sweep) {
+  std::string missing = missing_indices(sweep.present, sweep.size);
+  return fmt::format("sweep {}: {} run{} over {} ({} of {} present{})", sweep.id, sweep.size,
+                     sweep.size == 1 ? "" : "s", fmt::join(sweep.keys, " \u00d7 "), sweep.present.size(), sweep.size,
+                     missing.empty() ? "" : ", missing " + missing);
+}
 
 std::string best_checkpoint_metric(const std::string& experiment) {
   static const std::map<std::string, std::string> metrics = {{"nice", "bpd"}, {"rf_dit", "val_loss"}, {"detr", "ap"}};
@@ -121,10 +192,16 @@ std::vector<ExperimentGroup> group_by_experiment(const std::vector<Run>& runs) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     auto group = std::find_if(groups.begin(), groups.end(),
                               [&](const ExperimentGroup& g) { return g.experiment == runs[i].meta.experiment; });
-    if (group == groups.end()) group = groups.insert(groups.end(), ExperimentGroup{runs[i].meta.experiment});
+    if (group == groups.end()) {
+      group = groups.insert(groups.end(), ExperimentGroup{});
+      group->experiment = runs[i].meta.experiment;
+    }
     group->runs.push_back(i);
   }
   for (ExperimentGroup& group : groups) {
+    keep_sweeps_together(runs, group.runs);
+    group.sweeps = sweeps_of(runs, group.runs);
+    group.sweep_keys = keys_of(group.sweeps);
     std::vector<const FlatConfig*> configs;
     for (std::size_t i : group.runs) configs.push_back(&runs[i].config);
     for (std::string& key : differing_keys(configs))
@@ -132,6 +209,11 @@ std::vector<ExperimentGroup> group_by_experiment(const std::vector<Run>& runs) {
     std::map<std::string, std::optional<std::string>> usual;
     for (const std::string& key : group.differing_keys) usual[key] = usual_value(runs, group, key);
     for (std::size_t i : group.runs) {
+      // A sweep's run is the point of its grid: its swept keys' values say which.
+      if (const std::optional<SweepMeta>& sweep = runs[i].meta.sweep) {
+        group.labels.push_back(label_from_keys(runs[i].config, sweep->keys));
+        continue;
+      }
       std::vector<std::string> unusual;
       for (const std::string& key : group.differing_keys) {
         auto found = runs[i].config.find(key);

@@ -12,15 +12,30 @@
 
 namespace genbox::report {
 
+// The runs of one sweep (`<exp> sweep`) that were given.
+struct GroupSweep {
+  std::string id;
+  std::size_t size = 0;              // points in the sweep's grid
+  std::vector<std::string> keys;     // the swept config keys, in command-line order
+  std::vector<std::size_t> present;  // the 1-based indices of its runs given, increasing, each once
+};
+
 struct ExperimentGroup {
   std::string experiment;
-  std::vector<std::size_t> runs;  // indices into the runs given, in their order
+  // Indices into the runs given, in their order, except that a sweep's runs stand together, by
+  // sweep index, where its first run was given.
+  std::vector<std::size_t> runs;
+  std::vector<GroupSweep> sweeps;  // in the order of `runs`
+  // The keys of `sweeps`, each once, in their order: columns of the experiment's table even where
+  // the runs given share their value, since they are what a sweep is about.
+  std::vector<std::string> sweep_keys;
   // Config keys whose values differ between the group's runs, sorted; run.name and run.out_dir
   // are left out: they name a run, they do not set it apart.
   std::vector<std::string> differing_keys;
-  // Parallel to `runs`: what sets each run apart within the group ("lr=3e-4, seed=1"): the
-  // differing keys where it does not hold the value most runs share (with two runs, each differing
-  // key); a run with nothing unusual, or two runs labelled alike, get their run name.
+  // Parallel to `runs`: what sets each run apart within the group ("lr=3e-4, seed=1"): a sweep's
+  // run its swept keys; any other run the differing keys where it does not hold the value most
+  // runs share (with two runs, each differing key); a run with nothing unusual, or two runs
+  // labelled alike, get their run name.
   std::vector<std::string> labels;
   // The eval metric that ranks the group's runs: the one its program keeps best.pt by, when
   // logged, else the first eval metric by name; empty when no run logged an eval line yet.
@@ -29,6 +44,10 @@ struct ExperimentGroup {
 
 // One group per experiment, in the order each experiment first appears.
 std::vector<ExperimentGroup> group_by_experiment(const std::vector<Run>& runs);
+
+// One line on a sweep's runs: "sweep 20261202-104500-12345: 4 runs over optim.lr × train.batch_size
+// (3 of 4 present, missing 2)".
+std::string describe_sweep(const GroupSweep& sweep);
 
 // The metric each program keeps best.pt by (experiments/*.cpp), empty for an unknown one.
 std::string best_checkpoint_metric(const std::string& experiment);

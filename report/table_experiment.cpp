@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,6 +25,15 @@ std::optional<Score> eval_score(const Run& run, const std::string& metric) {
 
 Better better_for(const std::string& metric) { return higher_is_better(metric) ? Better::higher : Better::lower; }
 
+// The config keys the table shows: the swept ones first (a sweep is read by them), then the
+// other keys that differ.
+std::vector<std::string> config_column_keys(const ExperimentGroup& group) {
+  std::vector<std::string> keys = group.sweep_keys;
+  for (const std::string& key : group.differing_keys)
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  return keys;
+}
+
 }  // namespace
 
 Table experiment_table(const std::vector<Run>& runs, const ExperimentGroup& group) {
@@ -34,9 +44,12 @@ Table experiment_table(const std::vector<Run>& runs, const ExperimentGroup& grou
     table.columns.push_back({"best " + headline, headline + "_best", better_for(headline)});
     table.columns.push_back({"last " + headline, headline + "_last", better_for(headline)});
   }
+  bool sweeps = !group.sweeps.empty();
+  if (sweeps) table.columns.push_back({"sweep", "sweep"});
+  std::vector<std::string> config_keys = config_column_keys(group);
   std::map<std::string, std::size_t> last_parts;
-  for (const std::string& key : group.differing_keys) ++last_parts[last_part(key)];
-  for (const std::string& key : group.differing_keys)
+  for (const std::string& key : config_keys) ++last_parts[last_part(key)];
+  for (const std::string& key : config_keys)
     table.columns.push_back({last_parts[last_part(key)] > 1 ? key : last_part(key), key});
   std::vector<std::string> others = group_eval_metrics(runs, group);
   if (!others.empty() && others.front() == headline) others.erase(others.begin());
@@ -53,7 +66,8 @@ Table experiment_table(const std::vector<Run>& runs, const ExperimentGroup& grou
       row.push_back(s ? Cell::of(s->best) : Cell{});
       row.push_back(s ? Cell::of(s->last) : Cell{});
     }
-    for (const std::string& key : group.differing_keys) {
+    if (sweeps) row.push_back(run.meta.sweep ? Cell::of(run.meta.sweep->id) : Cell{});
+    for (const std::string& key : config_keys) {
       auto found = run.config.find(key);
       row.push_back(found == run.config.end() ? Cell{} : Cell::of(short_value(found->second)));
     }
@@ -81,6 +95,7 @@ TerminalTables render_experiment_tables(const std::vector<Run>& runs, const Term
         abbreviate(fmt::format("{}, {} run{}", group.experiment, group.runs.size(), group.runs.size() == 1 ? "" : "s"),
                    options.width) +
         '\n';
+    for (const GroupSweep& sweep : group.sweeps) out.text += abbreviate(describe_sweep(sweep), options.width) + '\n';
     if (options.wide) {
       out.text += render_text(table);
       continue;

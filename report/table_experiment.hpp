@@ -17,8 +17,9 @@ namespace genbox::report {
 inline constexpr std::size_t kRunColumns = 4;
 
 // Columns, most wanted first: run (the group's label), status, steps, time, the headline
-// metric's best and last, the differing config keys (titled by their last part where that is
-// unambiguous; the CSV title is the whole key), then the best of every other eval metric.
+// metric's best and last, the sweep's id when any run is of a sweep, the config keys: the swept
+// ones, then the others that differ (titled by their last part where that is unambiguous; the CSV
+// title is the whole key), then the best of every other eval metric.
 Table experiment_table(const std::vector<Run>& runs, const ExperimentGroup& group);
 
 struct TerminalTableOptions {
@@ -32,8 +33,8 @@ struct TerminalTables {
   std::vector<std::string> unknown_columns;  // of `columns`, those no experiment has
 };
 
-// One section per experiment: a heading ("nice, 3 runs"), its table fitted to the width, and how
-// many columns did not fit.
+// One section per experiment: a heading ("nice, 3 runs"), a line per sweep (describe_sweep()),
+// its table fitted to the width, and how many columns did not fit.
 TerminalTables render_experiment_tables(const std::vector<Run>& runs, const TerminalTableOptions& options);
 
 }  // namespace genbox::report
