@@ -17,6 +17,7 @@ namespace {
 std::string synopsis(const std::string& program, const CommandSpec& c) {
   std::string args = c.takes_run_dir ? " RUN_DIR" : " [-c FILE.toml ...]";
   if (c.name == "train") args += " [--resume RUN_DIR]";
+  if (c.name == "sweep") args += " key.path=a,b[,...] ...";
   for (const IntegerOption& o : c.options) args += fmt::format(" [--{} N]", o.name);
   for (const FileOption& o : c.file_options) args += fmt::format(" --{} FILE", o.name);
   return fmt::format("{} {}{} [key.path=value ...] [--print-config[=markdown]]", program, c.name, args);
@@ -47,6 +48,10 @@ std::string command_help(const std::string& program, const CommandSpec& c) {
                      "replacing an earlier file's"});
   if (c.name == "train")
     items.push_back({"--resume RUN_DIR", "continue RUN_DIR from its checkpoint, with its own config.toml"});
+  if (c.name == "sweep")
+    items.push_back({"key.path=a,b[,...]", "sweep the key over these values: every combination of the swept\nkeys' "
+                                           "values is one `train`, run one after another (the\nlast key varying "
+                                           "fastest); commas inside [...] or quotes do not split"});
   for (const IntegerOption& o : c.options)
     items.push_back({fmt::format("--{} N", o.name), fmt::format("{}, an integer in [{}, {}]", o.doc, o.min, o.max)});
   for (const FileOption& o : c.file_options) items.push_back({fmt::format("--{} FILE", o.name), o.doc});
@@ -55,8 +60,10 @@ std::string command_help(const std::string& program, const CommandSpec& c) {
                                                  "run.name='\"1e-3\"'",
                                                  c.takes_run_dir ? "change one key of the run's config"
                                                                  : "set one config key, after the files")});
-  items.push_back(
-      {"--print-config[=markdown]", "print every key with its value and doc (or the README's table), exit"});
+  items.push_back({"--print-config[=markdown]", c.name == "sweep"
+                                                    ? "print each point's config, runs nothing (a dry run), exit"
+                                                    : "print every key with its value and doc (or the README's "
+                                                      "table), exit"});
   items.push_back({"-h, --help", "print this help and exit"});
   return fmt::format(
       "usage: {}\n{}\n\n{}\nConfig keys: `{} {} --print-config` lists every key with its value, what it allows and "
@@ -117,6 +124,7 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
                                const std::vector<CommandSpec>& commands) {
   CommandLine cli;
   cli.program = program;
+  cli.executable = argc > 0 ? argv[0] : program;
   for (int i = 0; i < argc; ++i) cli.text += (i ? " " : "") + std::string(argv[i]);
   const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   auto usage = [&](const std::string& why) { return UsageError(why + "\n" + usage_text(program, commands)); };

@@ -2,6 +2,7 @@
 //   <exp> train [-c FILE.toml ...] [key.path=value ...] [--resume RUN_DIR] [--print-config[=markdown]]
 //   <exp> sample|eval|... RUN_DIR [--n N] [key=value ...]
 //   <exp> bench [-c FILE.toml ...] [key=value ...]
+//   <exp> sweep [-c FILE.toml ...] key=a,b [key=value ...]   (base/sweep.hpp)
 //   <exp> [<command>] --help,  <exp> --version
 #pragma once
 
@@ -39,6 +40,7 @@ struct CommandSpec {
 struct CommandLine {
   std::string program;
   std::string command;
+  std::string executable;                 // argv[0], as the user started the program
   std::string run_dir;                    // the RUN_DIR of commands that work on an existing run
   std::vector<std::string> config_files;  // each -c FILE, in order: later files win
   std::string resume_dir;                 // --resume RUN_DIR

@@ -201,6 +201,13 @@ std::vector<std::string> Schema::keys() const {
   return out;
 }
 
+const std::string& Schema::string_value(const std::string& key) const {
+  const Field* f = find(key);
+  if (!f || (f->kind != Kind::string && f->kind != Kind::choice))
+    throw ConfigError(fmt::format("{} is not a string key of this config", key));
+  return *static_cast<const std::string*>(f->target);
+}
+
 std::string Schema::nearest_key(const std::string& key) const {
   std::string best;
   size_t best_distance = std::numeric_limits<size_t>::max();

@@ -55,6 +55,8 @@ class Schema {
   const std::vector<Change>& changes() const { return changes_; }
 
   std::vector<std::string> keys() const;
+  // The current value of a string or choice key (a ConfigError for any other key).
+  const std::string& string_value(const std::string& key) const;
   // The registered key closest to `key` by edit distance over the dotted path.
   std::string nearest_key(const std::string& key) const;
 

@@ -8,12 +8,14 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <system_error>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
+#include "base/version.hpp"
 
 namespace genbox {
 
@@ -42,22 +44,13 @@ std::string host_name() {
 
 std::string utc_timestamp() { return format_utc("%Y-%m-%dT%H:%M:%SZ"); }
 
-std::string source_git_commit() {
-  std::string command = fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", GENBOX_SOURCE_DIR);
-  std::FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return "unknown";
-  std::array<char, 128> buffer{};
-  std::string out;
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.empty() ? "unknown" : out;
-}
-
 Run::Run(std::filesystem::path dir) : dir_(std::move(dir)), opened_(std::chrono::steady_clock::now()) {}
 
 Run Run::create(const std::string& out_dir, const std::string& experiment, const std::string& name,
                 const std::string& config_toml, const std::string& command_line) {
+  // A point of `<exp> sweep` is told its place in the sweep (base/sweep.hpp) by its parent.
+  const char* sweep = std::getenv("GENBOX_SWEEP");
+  const nlohmann::json sweep_field = sweep && *sweep ? parse_json(sweep, "GENBOX_SWEEP") : nlohmann::json();
   std::filesystem::path parent = std::filesystem::path(out_dir) / experiment;
   std::filesystem::create_directories(parent);
   std::string stem = format_utc("%Y%m%d-%H%M%S") + "-" + name;
@@ -70,11 +63,12 @@ Run Run::create(const std::string& out_dir, const std::string& experiment, const
   Run run(dir);
   write_file_atomic(dir / "config.toml", config_toml);
   run.meta_ = {{"experiment", experiment},   {"run_name", name},
-               {"command", command_line},    {"git_commit", source_git_commit()},
+               {"command", command_line},    {"git_commit", genbox_git_commit()},
                {"started", utc_timestamp()}, {"finished", nullptr},
                {"status", "running"},        {"step", 0},
                {"wall_time_s", 0.0},         {"pid", getpid()},
                {"host", host_name()}};
+  if (sweep_field.is_object()) run.meta_["sweep"] = sweep_field;
   run.write_meta();
   run.metrics_ = open_append(dir / "metrics.jsonl");
   run.log_ = open_append(dir / "log.txt");

@@ -68,7 +68,4 @@ std::string host_name();
 // "YYYY-mm-ddTHH:MM:SSZ" now, in UTC.
 std::string utc_timestamp();
 
-// Git commit of the source tree the binary was built from, or "unknown".
-std::string source_git_commit();
-
 }  // namespace genbox

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "base/errors.hpp"
+#include "base/sweep.hpp"
 #include "base/version.hpp"
 
 namespace genbox {
@@ -59,7 +60,30 @@ std::string current_message() {
   }
   std::_Exit(kExitData);
 }
+// `<exp> sweep`: plan and validate every point before the first runs; --print-config prints
+// each point's config instead of running it.
+int sweep(const CommandLine& cli, Schema& schema) {
+  const char* world_size = std::getenv("WORLD_SIZE");
+  if (world_size && std::atoi(world_size) > 1)
+    throw UsageError("sweep runs its points one after another in one process; under torchrun, launch each "
+                     "point's train instead");
+  const SweepPlan plan = plan_sweep(cli.overrides);
+  const bool dry_run = !cli.print_config.empty();
+  validate_sweep(schema, cli, plan, [&](int64_t index, const std::vector<std::string>& overrides) {
+    if (!dry_run) return;
+    std::string point;
+    for (const std::string& o : overrides) point += " " + o;
+    fmt::print("# point {} of {}:{}\n{}\n", index, plan.size(), point,
+               schema.to_toml(false));
+  });
+  if (dry_run) return kExitOk;
+  return run_sweep(cli, plan, schema.string_value("run.out_dir"));
+}
 }  // namespace
+
+CommandSpec sweep_command() {
+  return {"sweep", false, {}, "train once per point of a grid of config values (key=a,b), one run after another"};
+}
 
 void on_fatal_error(std::function<void(const std::string&)> hook) { fatal_hook = std::move(hook); }
 
@@ -92,6 +116,7 @@ int run_program(int argc, char** argv, const std::string& program, const std::ve
       fmt::print("{}", version_text());
       return kExitOk;
     }
+    if (cli.command == "sweep") return sweep(cli, schema);
     resolve_config(schema, cli);
     if (!cli.print_config.empty()) {
       fmt::print("{}", cli.print_config == "markdown" ? schema.to_markdown() : schema.to_toml(true));

@@ -31,6 +31,10 @@ namespace genbox {
 int run_program(int argc, char** argv, const std::string& program, const std::vector<CommandSpec>& commands,
                 Schema& schema, const std::function<int(const CommandLine&)>& run);
 
+// The `sweep` command (base/sweep.hpp), as every program lists it. run_program answers it: each
+// point is validated, then run as this program's `train`; under torchrun it is refused.
+CommandSpec sweep_command();
+
 // What --version prints, one line each: genbox's version, the commit it was built from, the
 // torch version and the CUDA version torch was built with ("none" for a CPU-only torch).
 std::string version_text();

@@ -364,6 +364,7 @@ int main(int argc, char** argv) {
        "draw ground truth and predictions on test images into RUN_DIR/samples/"},
       {"eval", true, {}, "COCO mAP/mAR and AP per category into RUN_DIR/eval.json, both sides as COCO JSON"},
       export_command(),
+      sweep_command(),
       {"bench",
        false,
        {{"steps", 1, 100000, "timed train steps"}},

@@ -322,6 +322,7 @@ int main(int argc, char** argv) {
        {{"n", 1, 1000, "test images to inpaint"}},
        "complete hidden pixels of test images; grid into RUN_DIR/samples/"},
       export_command(),
+      sweep_command(),
       {"bench", false, {{"steps", 1, 100000, "timed train steps"}}, "train steps/s and samples/s, one JSON line"},
   };
   NiceConfig config;

@@ -381,6 +381,7 @@ int main(int argc, char** argv) {
       {"classifier", false, {}, "train the CNN used by eval's Frechet distance; writes eval.classifier"},
       {"eval", true, {}, "FD over steps x guidance, class accuracy and bits/dim into RUN_DIR/eval.json"},
       export_command(),
+      sweep_command(),
       {"bench",
        false,
        {{"steps", 1, 100000, "timed train steps"}},
