@@ -49,9 +49,10 @@ std::string command_help(const std::string& program, const CommandSpec& c) {
   if (c.name == "train")
     items.push_back({"--resume RUN_DIR", "continue RUN_DIR from its checkpoint, with its own config.toml"});
   if (c.name == "sweep")
-    items.push_back({"key.path=a,b[,...]", "sweep the key over these values: every combination of the swept\nkeys' "
-                                           "values is one `train`, run one after another (the\nlast key varying "
-                                           "fastest); commas inside [...] or quotes do not split"});
+    items.push_back({"key.path=a,b[,...]",
+                     "sweep the key over these values: every combination of the swept\nkeys' "
+                     "values is one `train`, run one after another (the\nlast key varying "
+                     "fastest); commas inside [...] or quotes do not split"});
   for (const IntegerOption& o : c.options)
     items.push_back({fmt::format("--{} N", o.name), fmt::format("{}, an integer in [{}, {}]", o.doc, o.min, o.max)});
   for (const FileOption& o : c.file_options) items.push_back({fmt::format("--{} FILE", o.name), o.doc});

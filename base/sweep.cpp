@@ -183,7 +183,8 @@ SweepPlan plan_sweep(const std::vector<std::string>& overrides) {
   for (const SweepAxis& axis : plan.axes) {
     size *= static_cast<int64_t>(axis.values.size());
     if (size > kMaxPoints)
-      throw UsageError(fmt::format("sweep: the grid has more than {} points; split it into smaller sweeps", kMaxPoints));
+      throw UsageError(
+          fmt::format("sweep: the grid has more than {} points; split it into smaller sweeps", kMaxPoints));
   }
   return plan;
 }
@@ -198,8 +199,8 @@ void validate_sweep(Schema& schema, const CommandLine& cli, const SweepPlan& pla
     try {
       resolve_config(schema, point);
     } catch (const ConfigError& e) {
-      throw ConfigError(fmt::format("sweep point {} of {} ({}): {}", i + 1, points.size(), point_text(points[i]),
-                                    e.what()));
+      throw ConfigError(
+          fmt::format("sweep point {} of {} ({}): {}", i + 1, points.size(), point_text(points[i]), e.what()));
     }
     if (resolved) resolved(static_cast<int64_t>(i + 1), points[i]);
   }
@@ -269,9 +270,9 @@ int run_sweep(const CommandLine& cli, const SweepPlan& plan, const std::string& 
   std::string compare;
   for (size_t i = 0; i < points.size(); ++i) {
     const PointOutcome& o = outcomes[i];
-    fmt::print("  {:>3}  {:<11} {}  {}\n", i + 1, o.status, point_text(points[i]),
-               o.run_dir.empty() ? std::string(o.exit_code ? fmt::format("(exit {})", o.exit_code) : "")
-                                 : o.run_dir.string());
+    fmt::print(
+        "  {:>3}  {:<11} {}  {}\n", i + 1, o.status, point_text(points[i]),
+        o.run_dir.empty() ? std::string(o.exit_code ? fmt::format("(exit {})", o.exit_code) : "") : o.run_dir.string());
     if (!o.run_dir.empty()) compare += " " + o.run_dir.string();
   }
   if (!compare.empty()) {

@@ -65,16 +65,16 @@ std::string current_message() {
 int sweep(const CommandLine& cli, Schema& schema) {
   const char* world_size = std::getenv("WORLD_SIZE");
   if (world_size && std::atoi(world_size) > 1)
-    throw UsageError("sweep runs its points one after another in one process; under torchrun, launch each "
-                     "point's train instead");
+    throw UsageError(
+        "sweep runs its points one after another in one process; under torchrun, launch each "
+        "point's train instead");
   const SweepPlan plan = plan_sweep(cli.overrides);
   const bool dry_run = !cli.print_config.empty();
   validate_sweep(schema, cli, plan, [&](int64_t index, const std::vector<std::string>& overrides) {
     if (!dry_run) return;
     std::string point;
     for (const std::string& o : overrides) point += " " + o;
-    fmt::print("# point {} of {}:{}\n{}\n", index, plan.size(), point,
-               schema.to_toml(false));
+    fmt::print("# point {} of {}:{}\n{}\n", index, plan.size(), point, schema.to_toml(false));
   });
   if (dry_run) return kExitOk;
   return run_sweep(cli, plan, schema.string_value("run.out_dir"));

@@ -59,7 +59,8 @@ TEST_CASE("each point's sweep field holds the values of the same point of the gr
     CHECK(field["size"] == 12);
     CHECK(field["keys"] == nlohmann::json::array({"a", "b", "c"}));
     Strings from_field;
-    for (const std::string key : {"a", "b", "c"}) from_field.push_back(key + "=" + field["values"][key].get<std::string>());
+    for (const std::string key : {"a", "b", "c"})
+      from_field.push_back(key + "=" + field["values"][key].get<std::string>());
     CHECK(from_field == points[i]);
   }
 }

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "tests/support.hpp"
 
@@ -77,8 +77,8 @@ TEST_CASE("a sweep with one invalid point runs nothing and names the point; --pr
   CHECK(none.exit_code == 2);
   CHECK(none.output.find("sweep needs a key with several values") != std::string::npos);
 
-  auto dry = run_command(binary("nice") + " sweep" + kToy + " optim.lr=1e-3,2e-3 --print-config run.out_dir=" +
-                         out.path().string() + " 2>/dev/null");
+  auto dry = run_command(binary("nice") + " sweep" + kToy +
+                         " optim.lr=1e-3,2e-3 --print-config run.out_dir=" + out.path().string() + " 2>/dev/null");
   CHECK(dry.exit_code == 0);
   CHECK(dry.output.find("# point 1 of 2: optim.lr=1e-3\n") != std::string::npos);
   CHECK(dry.output.find("# point 2 of 2: optim.lr=2e-3\n") != std::string::npos);
