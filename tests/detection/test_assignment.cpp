@@ -132,3 +132,109 @@ TEST_CASE("linear assignment rejects NaN and infinite costs, naming the caller's
   CHECK_THROWS_AS(linear_sum_assignment(torch::full({2, 2}, -INFINITY), "image 0"), std::invalid_argument);
   CHECK_THROWS_AS(linear_sum_assignment(std::vector<double>{1, 2, 3}, 2, 2), std::invalid_argument);
 }
+
+namespace {
+// The scalar search RowAssigner vectorises, as linear_sum_assignment ran it before: the pending
+// columns in a list, each step scanning it in order. Its tie-breaking is the one to keep.
+std::vector<int64_t> scalar_search(const std::vector<double>& cost, int64_t rows, int64_t columns) {
+  const double infinity = std::numeric_limits<double>::infinity();
+  std::vector<double> u(rows, 0), v(columns, 0), distance(columns);
+  std::vector<int64_t> column_of_row(rows, -1), row_of_column(columns, -1), predecessor(columns);
+  std::vector<char> row_visited(rows), column_done(columns);
+  std::vector<int64_t> pending;
+  for (int64_t start = 0; start < rows; ++start) {
+    std::fill(distance.begin(), distance.end(), infinity);
+    std::fill(row_visited.begin(), row_visited.end(), 0);
+    std::fill(column_done.begin(), column_done.end(), 0);
+    pending.resize(columns);
+    for (int64_t j = 0; j < columns; ++j) pending[j] = j;
+    double path_length = 0;
+    int64_t row = start, sink = -1;
+    while (sink < 0) {
+      row_visited[row] = 1;
+      const double* cost_row = &cost[row * columns];
+      size_t nearest = 0;
+      double nearest_distance = infinity;
+      for (size_t p = 0; p < pending.size(); ++p) {
+        int64_t j = pending[p];
+        double through_row = path_length + cost_row[j] - u[row] - v[j];
+        if (through_row < distance[j]) {
+          distance[j] = through_row;
+          predecessor[j] = row;
+        }
+        if (distance[j] < nearest_distance ||
+            (distance[j] == nearest_distance && row_of_column[j] < 0 && row_of_column[pending[nearest]] >= 0)) {
+          nearest_distance = distance[j];
+          nearest = p;
+        }
+      }
+      int64_t column = pending[nearest];
+      pending[nearest] = pending.back();
+      pending.pop_back();
+      path_length = nearest_distance;
+      column_done[column] = 1;
+      if (row_of_column[column] < 0)
+        sink = column;
+      else
+        row = row_of_column[column];
+    }
+    u[start] += path_length;
+    for (int64_t i = 0; i < rows; ++i)
+      if (row_visited[i] && i != start) u[i] += path_length - distance[column_of_row[i]];
+    for (int64_t j = 0; j < columns; ++j)
+      if (column_done[j]) v[j] -= path_length - distance[j];
+    for (int64_t column = sink;;) {
+      int64_t row_on_path = predecessor[column];
+      row_of_column[column] = row_on_path;
+      std::swap(column_of_row[row_on_path], column);
+      if (row_on_path == start) break;
+    }
+  }
+  return column_of_row;
+}
+}  // namespace
+
+TEST_CASE("RowAssigner gives the scalar search's assignment, ties included, with AVX2 and portably") {
+  CHECK(RowAssigner(true).avx2() == static_cast<bool>(__builtin_cpu_supports("avx2")));
+  CHECK_FALSE(RowAssigner(false).avx2());
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> uniform(-3.0, 5.0);
+  std::uniform_int_distribution<int> level(0, 3);
+  // One solver of each kind across all problems, as the matcher reuses its own.
+  RowAssigner vectorised(true), portable(false);
+  for (int trial = 0; trial < 2000; ++trial) {
+    CAPTURE(trial);
+    // Few rows and many columns as in the matcher, small ones for brute force, and every
+    // column count modulo 4 (the scan's tail).
+    const bool small = trial % 2 == 0;
+    const int64_t rows = std::uniform_int_distribution<int64_t>(1, small ? 6 : 20)(rng);
+    const int64_t columns = rows + std::uniform_int_distribution<int64_t>(0, small ? 3 : 110)(rng);
+    CAPTURE(rows);
+    CAPTURE(columns);
+    // Rows apart by a stride wider than the row, the gap NaN: it must never be read.
+    const int64_t stride = columns + trial % 3;
+    std::vector<double> cost(rows * columns), strided(rows * stride, std::nan(""));
+    const int kind = trial % 4;  // continuous, a few levels, all equal, duplicated columns
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < columns; ++j) {
+        double& c = cost[i * columns + j];
+        if (kind == 0 || (kind == 3 && j < 3))
+          c = uniform(rng);
+        else if (kind == 1)
+          c = level(rng);
+        else if (kind == 2)
+          c = 0.5;
+        else
+          c = cost[i * columns + j % 3];
+        strided[i * stride + j] = c;
+      }
+    const std::vector<int64_t> expected = scalar_search(cost, rows, columns);
+    CHECK(vectorised.solve(strided.data(), rows, columns, stride) == expected);
+    CHECK(portable.solve(strided.data(), rows, columns, stride) == expected);
+    if (small) {
+      double total = 0;
+      for (int64_t i = 0; i < rows; ++i) total += cost[i * columns + expected[i]];
+      CHECK(total == doctest::Approx(brute_force_cost(cost, rows, columns)).epsilon(1e-12));
+    }
+  }
+}
