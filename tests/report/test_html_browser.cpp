@@ -1,6 +1,6 @@
 // The report's script in a real browser: headless Chromium loads the page with #selftest, the
 // script hides a run and moves the smoothing slider itself and writes what changed into the DOM.
-// Skipped where no chromium is installed (apt-get install chromium), so the suite runs without it.
+// scripts/test installs Debian's chromium; skipped where none is installed (GENBOX_NO_BROWSER=1).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
