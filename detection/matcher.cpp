@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 #include "detection/assignment.hpp"
 #include "detection/box_ops.hpp"
@@ -74,15 +77,127 @@ torch::Tensor HungarianMatcher::padded_cost(const torch::Tensor& logits, const t
 }
 
 namespace {
+// Four lanes in GCC's vector extension: the same source compiles to AVX2 in fill_avx2() and to
+// pairs of SSE2 operations in fill_portable(), with the same IEEE result in every lane.
+typedef double Doubles __attribute__((vector_size(32)));
+typedef int64_t Longs __attribute__((vector_size(32)));
+// The helpers below take and return such vectors by value; they are always inlined, so which
+// calling convention (AVX or SSE) would pass them never matters.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+[[gnu::always_inline]] inline void load(const double* p, double& x) { x = *p; }
+[[gnu::always_inline]] inline void load(const double* p, Doubles& x) { std::memcpy(&x, p, sizeof x); }
+[[gnu::always_inline]] inline void store(double* p, double x) { *p = x; }
+[[gnu::always_inline]] inline void store(double* p, Doubles x) { std::memcpy(p, &x, sizeof x); }
+template <class V>
+[[gnu::always_inline]] inline V splat(double x) {
+  if constexpr (std::is_same_v<V, double>)
+    return x;
+  else
+    return V{x, x, x, x};
+}
+[[gnu::always_inline]] inline double magnitude(double x) { return std::abs(x); }
+[[gnu::always_inline]] inline Doubles magnitude(Doubles x) { return (Doubles)((Longs)x & INT64_MAX); }
+// std::min and std::max as the selects they are, lane by lane.
+template <class V>
+[[gnu::always_inline]] inline V smaller(V a, V b) {
+  return b < a ? b : a;
+}
+template <class V>
+[[gnu::always_inline]] inline V larger(V a, V b) {
+  return a < b ? b : a;
+}
+
+// Queries or targets as structure of arrays: centre form from the inputs, corners and area derived.
+struct Boxes {
+  std::vector<double> cx, cy, w, h, x1, y1, x2, y2, area;
+  void resize(size_t n) {
+    for (auto* field : {&cx, &cy, &w, &h, &x1, &y1, &x2, &y2, &area}) field->resize(n);
+  }
+  // Box i from the floats (cx, cy, w, h) at p.
+  void set(size_t i, const float* p) {
+    cx[i] = p[0], cy[i] = p[1], w[i] = p[2], h[i] = p[3];
+    x1[i] = cx[i] - 0.5 * w[i], y1[i] = cy[i] - 0.5 * h[i];
+    x2[i] = cx[i] + 0.5 * w[i], y2[i] = cy[i] + 0.5 * h[i];
+    area[i] = (x2[i] - x1[i]) * (y2[i] - y1[i]);
+  }
+};
+
+struct FillArgs {
+  const Boxes* queries;   // the image's queries
+  const Boxes* targets;   // the image's targets
+  const double* const* class_cost;  // per target: its class's cost for each of the image's queries
+  int64_t first_query, count, targets_count;
+  double bbox_weight, giou_weight;
+  double* block;  // [targets_count, count] row-major
+};
+
+// Queries j..j+lanes-1 against target t: the formulas of batched_costs() in double, every
+// operation in the same order for four lanes as for one, so that both give the same bits.
+template <class V>
+[[gnu::always_inline]] inline V pair_cost(const FillArgs& a, int64_t t, int64_t j) {
+  constexpr double kMinArea = 1e-12;  // as generalized_box_iou clamps
+  const Boxes& q = *a.queries;
+  const Boxes& g = *a.targets;
+  V cx, cy, w, h, x1, y1, x2, y2, area, class_cost;
+  load(&q.cx[j], cx), load(&q.cy[j], cy), load(&q.w[j], w), load(&q.h[j], h);
+  load(&q.x1[j], x1), load(&q.y1[j], y1), load(&q.x2[j], x2), load(&q.y2[j], y2), load(&q.area[j], area);
+  load(a.class_cost[t] + j, class_cost);
+  const V tx1 = splat<V>(g.x1[t]), ty1 = splat<V>(g.y1[t]), tx2 = splat<V>(g.x2[t]), ty2 = splat<V>(g.y2[t]);
+  const V zero = splat<V>(0.0), min_area = splat<V>(kMinArea);
+  const V l1 = magnitude(cx - g.cx[t]) + magnitude(cy - g.cy[t]) + magnitude(w - g.w[t]) + magnitude(h - g.h[t]);
+  const V iw = larger(zero, smaller(x2, tx2) - larger(x1, tx1));
+  const V ih = larger(zero, smaller(y2, ty2) - larger(y1, ty1));
+  const V intersection = iw * ih;
+  const V union_area = area + g.area[t] - intersection;
+  const V enclosing = larger(min_area, (larger(x2, tx2) - smaller(x1, tx1)) * (larger(y2, ty2) - smaller(y1, ty1)));
+  const V giou = intersection / larger(union_area, min_area) - (enclosing - union_area) / enclosing;
+  return a.bbox_weight * l1 - a.giou_weight * giou + class_cost;
+}
+
+// A double is infinite or NaN when its exponent bits are all ones.
+constexpr int64_t kExponentBits = 0x7ff0000000000000ll;
+
+// Fills the block; false when a cost came out NaN or infinite, found on the way.
+[[gnu::always_inline]] inline bool fill(const FillArgs& a) {
+  Longs non_finite = {0, 0, 0, 0};
+  bool tail_non_finite = false;
+  for (int64_t t = 0; t < a.targets_count; ++t) {
+    double* row = a.block + t * a.count;
+    int64_t j = 0;
+    for (; j + 4 <= a.count; j += 4) {
+      const Doubles cost = pair_cost<Doubles>(a, t, a.first_query + j);
+      non_finite |= ((Longs)cost & kExponentBits) == kExponentBits;
+      store(row + j, cost);
+    }
+    for (; j < a.count; ++j) {
+      row[j] = pair_cost<double>(a, t, a.first_query + j);
+      tail_non_finite |= !std::isfinite(row[j]);
+    }
+  }
+  return !tail_non_finite && (non_finite[0] | non_finite[1] | non_finite[2] | non_finite[3]) == 0;
+}
+[[gnu::target("avx2")]] bool fill_avx2(const FillArgs& a) { return fill(a); }
+bool fill_portable(const FillArgs& a) { return fill(a); }
+
+// t itself when it already is a contiguous CPU tensor of `dtype` (the matcher's inputs mostly
+// are: a no-op .to() still costs a dispatch), else a converted copy.
+torch::Tensor on_host(const torch::Tensor& t, torch::ScalarType dtype) {
+  if (t.is_cpu() && t.scalar_type() == dtype && t.is_contiguous()) return t;
+  return t.to(torch::kCPU, dtype).contiguous();
+}
+
 // The CPU path's inputs, prepared once per batch: the class term of every query against every
-// class in one vectorised op, and the predicted boxes, both as plain float arrays. Each image's
-// cost block is then computed right before it is solved, into one reused buffer that stays in
-// cache, in a loop that fuses the class, L1 and GIoU terms per pair (a dozen tensor ops over
-// padded targets cost more here). Same formulas as batched_costs(), summed in double.
+// class in one vectorised op, and the predicted boxes. Each image's cost block is then computed
+// right before it is solved, targets as rows and queries as columns (the solver's shorter side
+// first, so that nothing is transposed while targets are fewer than queries), into one reused buffer that stays in cache, in a loop over
+// queries that fuses the class, L1 and GIoU terms per pair (a dozen tensor ops over padded
+// targets cost more here). Same formulas as batched_costs(), summed in double.
 class HostCosts {
  public:
-  HostCosts(const torch::Tensor& logits, const torch::Tensor& boxes, const MatcherOptions& o) : options_(o) {
-    torch::Tensor l = logits.to(torch::kCPU, torch::kFloat);
+  HostCosts(const torch::Tensor& logits, const torch::Tensor& boxes, const MatcherOptions& o)
+      : options_(o), avx2_(o.avx2 && __builtin_cpu_supports("avx2")) {
+    torch::Tensor l = on_host(logits, torch::kFloat);
     if (o.focal) {
       torch::Tensor p = l.narrow(2, 0, l.size(2) - 1).sigmoid();
       const double a = o.focal_alpha, g = o.focal_gamma, eps = 1e-8;
@@ -91,69 +206,78 @@ class HostCosts {
       class_costs_ = -l.softmax(2);
     }
     class_costs_ = class_costs_.mul_(o.class_weight).contiguous();
-    boxes_ = boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    boxes_ = on_host(boxes, torch::kFloat);
     queries_ = l.size(1);
     classes_ = class_costs_.size(2);
+    query_boxes_.resize(static_cast<size_t>(queries_));
+    class_rows_.resize(static_cast<size_t>(classes_ * queries_));
   }
 
-  // Image b's targets as its cost columns; .to() returns CPU float and int64 tensors
-  // themselves, so the targets are read in place.
+  // Image b's queries and targets; the targets are read in place when they are CPU float and int64.
   void set_image(int64_t b, const Targets& targets) {
-    image_ = b;
     n_ = targets.size();
-    labels_ = targets.labels.to(torch::kCPU, torch::kLong).contiguous();
-    torch::Tensor boxes = targets.boxes.to(torch::kCPU, torch::kFloat).contiguous();
+    const float* q = boxes_.data_ptr<float>() + b * queries_ * 4;
+    for (int64_t i = 0; i < queries_; ++i) query_boxes_.set(static_cast<size_t>(i), q + 4 * i);
+    torch::Tensor labels = on_host(targets.labels, torch::kLong), boxes = on_host(targets.boxes, torch::kFloat);
+    const int64_t* label = labels.data_ptr<int64_t>();
     const float* t = boxes.data_ptr<float>();
-    // Structure of arrays, so that the pair loop below runs over targets in vector registers.
-    for (auto* field : {&cx_, &cy_, &w_, &h_, &x1_, &y1_, &x2_, &y2_, &area_}) field->resize(static_cast<size_t>(n_));
+    target_boxes_.resize(static_cast<size_t>(n_));
+    for (int64_t j = 0; j < n_; ++j) target_boxes_.set(static_cast<size_t>(j), t + 4 * j);
+    // Each target class's costs for all queries, contiguous: class_rows_[k * Q + q].
+    const float* class_costs = class_costs_.data_ptr<float>() + b * queries_ * classes_;
+    target_class_cost_.resize(static_cast<size_t>(n_));
+    filled_.assign(static_cast<size_t>(classes_), 0);
     for (int64_t j = 0; j < n_; ++j) {
-      cx_[j] = t[4 * j], cy_[j] = t[4 * j + 1], w_[j] = t[4 * j + 2], h_[j] = t[4 * j + 3];
-      x1_[j] = cx_[j] - 0.5 * w_[j], y1_[j] = cy_[j] - 0.5 * h_[j];
-      x2_[j] = cx_[j] + 0.5 * w_[j], y2_[j] = cy_[j] + 0.5 * h_[j];
-      area_[j] = (x2_[j] - x1_[j]) * (y2_[j] - y1_[j]);
+      const int64_t k = label[j];
+      double* row = &class_rows_[static_cast<size_t>(k * queries_)];
+      if (!filled_[k]) {
+        for (int64_t i = 0; i < queries_; ++i) row[i] = double(class_costs[i * classes_ + k]);
+        filled_[k] = 1;
+      }
+      target_class_cost_[j] = row;
     }
   }
 
-  // The current image's queries first_query .. first_query + rows - 1 against its targets,
-  // row-major [rows, n], into `block`.
-  void fill(int64_t first_query, int64_t rows, std::vector<double>& block) const {
-    constexpr double kMinArea = 1e-12;  // as generalized_box_iou clamps
-    block.resize(static_cast<size_t>(rows * n_));
-    const int64_t* label = labels_.data_ptr<int64_t>();
-    const float* all_class_costs = class_costs_.data_ptr<float>();
-    const float* all_boxes = boxes_.data_ptr<float>();
-    const double bbox_weight = options_.bbox_weight, giou_weight = options_.giou_weight;
-    const double *cx = cx_.data(), *cy = cy_.data(), *w = w_.data(), *h = h_.data();
-    const double *x1 = x1_.data(), *y1 = y1_.data(), *x2 = x2_.data(), *y2 = y2_.data(), *area = area_.data();
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t q = image_ * queries_ + first_query + r;
-      const float* p = all_boxes + q * 4;
-      const double pcx = p[0], pcy = p[1], pw = p[2], ph = p[3];
-      const double px1 = pcx - 0.5 * pw, py1 = pcy - 0.5 * ph, px2 = pcx + 0.5 * pw, py2 = pcy + 0.5 * ph;
-      const double p_area = (px2 - px1) * (py2 - py1);
-      double* out = &block[static_cast<size_t>(r * n_)];
-      for (int64_t j = 0; j < n_; ++j) {
-        const double l1 = std::abs(pcx - cx[j]) + std::abs(pcy - cy[j]) + std::abs(pw - w[j]) + std::abs(ph - h[j]);
-        const double iw = std::max(0.0, std::min(px2, x2[j]) - std::max(px1, x1[j]));
-        const double ih = std::max(0.0, std::min(py2, y2[j]) - std::max(py1, y1[j]));
-        const double intersection = iw * ih;
-        const double union_area = p_area + area[j] - intersection;
-        const double enclosing = std::max(
-            kMinArea, (std::max(px2, x2[j]) - std::min(px1, x1[j])) * (std::max(py2, y2[j]) - std::min(py1, y1[j])));
-        const double giou = intersection / std::max(union_area, kMinArea) - (enclosing - union_area) / enclosing;
-        out[j] = bbox_weight * l1 - giou_weight * giou;
-      }
-      const float* class_cost = all_class_costs + q * classes_;
-      for (int64_t j = 0; j < n_; ++j) out[j] += double(class_cost[label[j]]);
-    }
+  // The current image's queries first_query .. first_query + count - 1 against its targets,
+  // row-major [n, count], into `block`; false when a cost is NaN or infinite.
+  bool fill(int64_t first_query, int64_t count, std::vector<double>& block) const {
+    block.resize(static_cast<size_t>(n_ * count));
+    const FillArgs a{&query_boxes_, &target_boxes_, target_class_cost_.data(), first_query, count, n_,
+                     options_.bbox_weight, options_.giou_weight, block.data()};
+    return avx2_ ? fill_avx2(a) : fill_portable(a);
   }
 
  private:
   MatcherOptions options_;
-  torch::Tensor class_costs_, boxes_, labels_;  // [B, Q, K] and [B, Q, 4] float; [n] int64
-  int64_t queries_ = 0, classes_ = 0, image_ = 0, n_ = 0;
-  std::vector<double> cx_, cy_, w_, h_, x1_, y1_, x2_, y2_, area_;  // the current image's targets
+  bool avx2_;
+  torch::Tensor class_costs_, boxes_;  // [B, Q, K] and [B, Q, 4] float
+  int64_t queries_ = 0, classes_ = 0, n_ = 0;
+  Boxes query_boxes_, target_boxes_;  // the current image's
+  std::vector<double> class_rows_;
+  std::vector<const double*> target_class_cost_;
+  std::vector<char> filled_;
 };
+
+// Throws when a cost of image b's block [targets, count] (row stride `stride`) for query group
+// g (-1: no groups) is NaN or infinite, naming the first such pair in query order: one integer
+// pass that vectorises, then a search only when there is one (or straight away when the caller
+// already knows, known_non_finite).
+void check_finite(const double* block, int64_t targets, int64_t count, int64_t stride, int64_t first_query,
+                  size_t b, int64_t g, bool known_non_finite = false) {
+  int64_t non_finite = known_non_finite;
+  for (int64_t t = 0; t < targets && !non_finite; ++t)
+    for (int64_t q = 0; q < count; ++q) {
+      int64_t bits;
+      std::memcpy(&bits, block + t * stride + q, sizeof bits);
+      non_finite |= static_cast<int64_t>((bits & kExponentBits) == kExponentBits);
+    }
+  for (int64_t q = 0; q < count && non_finite; ++q)
+    for (int64_t t = 0; t < targets; ++t)
+      if (!std::isfinite(block[t * stride + q]))
+        throw std::invalid_argument(fmt::format("image {}{}: the matching cost of query {} and target {} is {}; costs must be finite",
+                                                b, g < 0 ? "" : fmt::format(", query group {}", g), first_query + q, t,
+                                                block[t * stride + q]));
+}
 
 // An int64 CPU tensor holding `values`.
 torch::Tensor index_tensor(const std::vector<int64_t>& values) {
@@ -168,45 +292,60 @@ std::vector<Match> HungarianMatcher::operator()(const torch::Tensor& logits, con
   const int64_t queries = logits.size(1);
   if (groups < 1 || queries % groups != 0)
     throw std::invalid_argument(fmt::format("{} queries do not split into {} groups", queries, groups));
-  // On a GPU, one batched pass and one copy to the host for the whole batch; on the CPU, each
-  // image's block computed on plain arrays right before it is solved.
+  // On a GPU, one batched pass, transposed there to targets x queries, and one copy to the
+  // host for the whole batch; on the CPU, each image's block computed on plain arrays right
+  // before it is solved.
   check_inputs(logits, boxes, targets);
   torch::NoGradGuard no_grad;
-  const bool on_host = logits.device().is_cpu();
+  const bool on_cpu = logits.device().is_cpu();
   torch::Tensor costs =
-      on_host ? torch::Tensor() : padded_cost(logits, boxes, targets).to(torch::kCPU, torch::kDouble).contiguous();
+      on_cpu ? torch::Tensor()
+             : padded_cost(logits, boxes, targets).transpose(1, 2).contiguous().to(torch::kCPU, torch::kDouble);
   std::optional<HostCosts> host;
-  if (on_host) host.emplace(logits, boxes, options_);
-  const int64_t group_size = queries / groups, most = on_host ? 0 : costs.size(2);
-  const double* all = on_host ? nullptr : costs.data_ptr<double>();
+  if (on_cpu) host.emplace(logits, boxes, options_);
+  const int64_t group_size = queries / groups, most = on_cpu ? 0 : costs.size(1);
+  const double* all = on_cpu ? nullptr : costs.data_ptr<double>();
 
   std::vector<Match> matches;
   matches.reserve(targets.size());
-  std::vector<double> block;
+  RowAssigner solver(options_.avx2);
+  std::vector<double> block, transposed;
+  std::vector<std::pair<int64_t, int64_t>> pairs;  // (query, target)
   std::vector<int64_t> matched_queries, matched_targets;
   for (size_t b = 0; b < targets.size(); ++b) {
     const int64_t n = targets[b].size();
-    matched_queries.clear();
-    matched_targets.clear();
-    if (on_host && n > 0) host->set_image(static_cast<int64_t>(b), targets[b]);
+    pairs.clear();
+    if (on_cpu && n > 0) host->set_image(static_cast<int64_t>(b), targets[b]);
     for (int64_t g = 0; g < groups && n > 0; ++g) {
-      // This group's rows and this image's own columns, as a plain row-major array.
-      if (on_host) {
-        host->fill(g * group_size, group_size, block);
+      // This group's queries against this image's targets, targets as rows.
+      const int64_t first_query = g * group_size;
+      const double* cost;
+      int64_t stride;
+      if (on_cpu) {
+        if (!host->fill(first_query, group_size, block))
+          check_finite(block.data(), n, group_size, group_size, first_query, b, groups == 1 ? -1 : g, true);
+        cost = block.data(), stride = group_size;
       } else {
-        block.resize(static_cast<size_t>(group_size * n));
-        for (int64_t q = 0; q < group_size; ++q) {
-          const double* row = all + (static_cast<int64_t>(b) * queries + g * group_size + q) * most;
-          std::copy(row, row + n, block.begin() + q * n);
-        }
+        cost = all + static_cast<int64_t>(b) * most * queries + first_query, stride = queries;
+        check_finite(cost, n, group_size, stride, first_query, b, groups == 1 ? -1 : g);
       }
-      std::string context = groups == 1 ? fmt::format("image {}", b) : fmt::format("image {}, query group {}", b, g);
-      Assignment a = linear_sum_assignment(block, group_size, n, context);
-      for (size_t k = 0; k < a.rows.size(); ++k) {
-        matched_queries.push_back(g * group_size + a.rows[k]);
-        matched_targets.push_back(a.columns[k]);
+      if (n < group_size) {
+        const std::vector<int64_t>& query_of_target = solver.solve(cost, n, group_size, stride);
+        for (int64_t t = 0; t < n; ++t) pairs.emplace_back(first_query + query_of_target[t], t);
+      } else {
+        // At least as many targets as queries: every query gets one, queries as rows, which is
+        // how linear_sum_assignment breaks ties for this shape (and the square one).
+        transposed.resize(static_cast<size_t>(group_size * n));
+        for (int64_t t = 0; t < n; ++t)
+          for (int64_t q = 0; q < group_size; ++q) transposed[q * n + t] = cost[t * stride + q];
+        const std::vector<int64_t>& target_of_query = solver.solve(transposed.data(), group_size, n, n);
+        for (int64_t q = 0; q < group_size; ++q) pairs.emplace_back(first_query + q, target_of_query[q]);
       }
     }
+    std::sort(pairs.begin(), pairs.end());
+    matched_queries.clear();
+    matched_targets.clear();
+    for (auto [query, target] : pairs) matched_queries.push_back(query), matched_targets.push_back(target);
     matches.push_back({index_tensor(matched_queries), index_tensor(matched_targets)});
   }
   return matches;

@@ -209,3 +209,37 @@ TEST_CASE("the batched pass over padded targets gives each image's own costs and
     }
   }
 }
+
+TEST_CASE("the CPU matcher's AVX2 and portable builds give the same matches, exact ties included") {
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(5);
+  for (int trial = 0; trial < 40; ++trial) {
+    CAPTURE(trial);
+    const int64_t classes = 2 + trial % 9, queries = 4 + trial % 5 * 9, groups = trial % 3 == 0 ? 2 : 1;
+    MatchingProblem p = random_matching_problem(6, queries * groups, classes, 100 + trial);
+    if (trial % 2 == 1) {
+      // Repeated predictions and targets: cost columns and rows that tie exactly.
+      torch::Tensor repeat = torch::arange(queries * groups, torch::kLong).remainder(3);
+      p.logits = p.logits.index_select(1, repeat);
+      p.boxes = p.boxes.index_select(1, repeat);
+      for (Targets& t : p.targets) {
+        torch::Tensor first = torch::zeros({t.size()}, torch::kLong);
+        t.labels = t.labels.index_select(0, first);
+        t.boxes = t.boxes.index_select(0, first);
+      }
+    }
+    for (bool focal : {false, true}) {
+      CAPTURE(focal);
+      MatcherOptions o;
+      o.focal = focal;
+      std::vector<Match> vectorised = HungarianMatcher(o)(p.logits, p.boxes, p.targets, groups);
+      o.avx2 = false;
+      std::vector<Match> portable = HungarianMatcher(o)(p.logits, p.boxes, p.targets, groups);
+      for (size_t i = 0; i < p.targets.size(); ++i) {
+        CAPTURE(i);
+        CHECK(torch::equal(vectorised[i].queries, portable[i].queries));
+        CHECK(torch::equal(vectorised[i].targets, portable[i].targets));
+        CHECK(vectorised[i].size() == std::min(queries, p.targets[i].size()) * groups);
+      }
+    }
+  }
+}
