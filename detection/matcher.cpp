@@ -132,27 +132,42 @@ struct FillArgs {
   double* block;  // [targets_count, count] row-major
 };
 
+// One target's box in every lane, and the queries' arrays as plain pointers: both held in
+// locals, so that the compiler need not reload them after each store to the block.
+template <class V>
+struct TargetLanes {
+  V cx, cy, w, h, x1, y1, x2, y2, area;
+};
+struct QueryArrays {
+  const double *cx, *cy, *w, *h, *x1, *y1, *x2, *y2, *area, *class_cost;
+};
+
 // Queries j..j+lanes-1 against target t: the formulas of batched_costs() in double, every
 // operation in the same order for four lanes as for one, so that both give the same bits.
 template <class V>
-[[gnu::always_inline]] inline V pair_cost(const FillArgs& a, int64_t t, int64_t j) {
+[[gnu::always_inline]] inline V pair_cost(const QueryArrays& q, const TargetLanes<V>& t, int64_t j, double bbox_weight,
+                                          double giou_weight) {
   constexpr double kMinArea = 1e-12;  // as generalized_box_iou clamps
-  const Boxes& q = *a.queries;
-  const Boxes& g = *a.targets;
   V cx, cy, w, h, x1, y1, x2, y2, area, class_cost;
-  load(&q.cx[j], cx), load(&q.cy[j], cy), load(&q.w[j], w), load(&q.h[j], h);
-  load(&q.x1[j], x1), load(&q.y1[j], y1), load(&q.x2[j], x2), load(&q.y2[j], y2), load(&q.area[j], area);
-  load(a.class_cost[t] + j, class_cost);
-  const V tx1 = splat<V>(g.x1[t]), ty1 = splat<V>(g.y1[t]), tx2 = splat<V>(g.x2[t]), ty2 = splat<V>(g.y2[t]);
+  load(q.cx + j, cx), load(q.cy + j, cy), load(q.w + j, w), load(q.h + j, h);
+  load(q.x1 + j, x1), load(q.y1 + j, y1), load(q.x2 + j, x2), load(q.y2 + j, y2), load(q.area + j, area);
+  load(q.class_cost + j, class_cost);
   const V zero = splat<V>(0.0), min_area = splat<V>(kMinArea);
-  const V l1 = magnitude(cx - g.cx[t]) + magnitude(cy - g.cy[t]) + magnitude(w - g.w[t]) + magnitude(h - g.h[t]);
-  const V iw = larger(zero, smaller(x2, tx2) - larger(x1, tx1));
-  const V ih = larger(zero, smaller(y2, ty2) - larger(y1, ty1));
+  const V l1 = magnitude(cx - t.cx) + magnitude(cy - t.cy) + magnitude(w - t.w) + magnitude(h - t.h);
+  const V iw = larger(zero, smaller(x2, t.x2) - larger(x1, t.x1));
+  const V ih = larger(zero, smaller(y2, t.y2) - larger(y1, t.y1));
   const V intersection = iw * ih;
-  const V union_area = area + g.area[t] - intersection;
-  const V enclosing = larger(min_area, (larger(x2, tx2) - smaller(x1, tx1)) * (larger(y2, ty2) - smaller(y1, ty1)));
+  const V union_area = area + t.area - intersection;
+  const V enclosing =
+      larger(min_area, (larger(x2, t.x2) - smaller(x1, t.x1)) * (larger(y2, t.y2) - smaller(y1, t.y1)));
   const V giou = intersection / larger(union_area, min_area) - (enclosing - union_area) / enclosing;
-  return a.bbox_weight * l1 - a.giou_weight * giou + class_cost;
+  return bbox_weight * l1 - giou_weight * giou + class_cost;
+}
+
+template <class V>
+[[gnu::always_inline]] inline TargetLanes<V> target_lanes(const Boxes& g, int64_t t) {
+  return {splat<V>(g.cx[t]), splat<V>(g.cy[t]), splat<V>(g.w[t]),  splat<V>(g.h[t]),   splat<V>(g.x1[t]),
+          splat<V>(g.y1[t]), splat<V>(g.x2[t]), splat<V>(g.y2[t]), splat<V>(g.area[t])};
 }
 
 // A double is infinite or NaN when its exponent bits are all ones.
@@ -160,18 +175,25 @@ constexpr int64_t kExponentBits = 0x7ff0000000000000ll;
 
 // Fills the block; false when a cost came out NaN or infinite, found on the way.
 [[gnu::always_inline]] inline bool fill(const FillArgs& a) {
+  const Boxes& b = *a.queries;
+  const int64_t count = a.count, first = a.first_query;
+  const double bbox_weight = a.bbox_weight, giou_weight = a.giou_weight;
   Longs non_finite = {0, 0, 0, 0};
   bool tail_non_finite = false;
   for (int64_t t = 0; t < a.targets_count; ++t) {
-    double* row = a.block + t * a.count;
+    const QueryArrays q{&b.cx[first], &b.cy[first], &b.w[first],  &b.h[first],    &b.x1[first], &b.y1[first],
+                        &b.x2[first], &b.y2[first], &b.area[first], a.class_cost[t] + first};
+    const TargetLanes<Doubles> lanes = target_lanes<Doubles>(*a.targets, t);
+    double* row = a.block + t * count;
     int64_t j = 0;
-    for (; j + 4 <= a.count; j += 4) {
-      const Doubles cost = pair_cost<Doubles>(a, t, a.first_query + j);
+    for (; j + 4 <= count; j += 4) {
+      const Doubles cost = pair_cost(q, lanes, j, bbox_weight, giou_weight);
       non_finite |= ((Longs)cost & kExponentBits) == kExponentBits;
       store(row + j, cost);
     }
-    for (; j < a.count; ++j) {
-      row[j] = pair_cost<double>(a, t, a.first_query + j);
+    const TargetLanes<double> one = target_lanes<double>(*a.targets, t);
+    for (; j < count; ++j) {
+      row[j] = pair_cost(q, one, j, bbox_weight, giou_weight);
       tail_non_finite |= !std::isfinite(row[j]);
     }
   }
