@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Version.h>
+#include <immintrin.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,6 +17,9 @@
 
 #include "detection/assignment.hpp"
 #include "detection/box_ops.hpp"
+
+// Sleef's AVX2 exp, exported by libtorch_cpu: ATen's AVX2 softmax takes its exponentials from it.
+extern "C" __m256 Sleef_expf8_u10avx2(__m256);
 
 namespace genbox::detection {
 namespace {
@@ -202,6 +207,46 @@ constexpr int64_t kExponentBits = 0x7ff0000000000000ll;
 [[gnu::target("avx2")]] bool fill_avx2(const FillArgs& a) { return fill(a); }
 bool fill_portable(const FillArgs& a) { return fill(a); }
 
+typedef float Floats __attribute__((vector_size(32)));
+
+// ATen's AVX2 last-dim softmax (at::softmax on CPU float) for eight rows at once, one row per
+// lane, with its operations in its order: the max, e^(x - max) from Sleef, the sum as its
+// reduce_all adds (eight-wide partial sums, then halves, quarters and pairs; in order when the
+// row is narrower than eight), then e times 1 / sum. logits [width, queries] (queries a multiple
+// of 8) -> probabilities [width, queries], so every row's values have ATen's bits; ATen spends
+// most of its time on each row's partial last vector instead.
+[[gnu::target("avx2")]] void softmax_avx2(const float* logits, int64_t width, int64_t queries, float* probabilities) {
+  Floats e[64];  // width <= 64, checked by the caller
+  for (int64_t j = 0; j < queries; j += 8) {
+    Floats most, x;
+    std::memcpy(&most, logits + j, sizeof most);
+    for (int64_t k = 1; k < width; ++k) {
+      std::memcpy(&x, logits + k * queries + j, sizeof x);
+      most = (Floats)_mm256_max_ps((__m256)x, (__m256)most);
+    }
+    for (int64_t k = 0; k < width; ++k) {
+      std::memcpy(&x, logits + k * queries + j, sizeof x);
+      e[k] = (Floats)Sleef_expf8_u10avx2((__m256)(x - most));
+    }
+    Floats sum;
+    if (width < 8) {
+      sum = e[0];
+      for (int64_t k = 1; k < width; ++k) sum = sum + e[k];
+    } else {
+      Floats lane[8];
+      for (int64_t i = 0; i < 8; ++i) lane[i] = e[i];
+      for (int64_t k = 8; k < width; ++k) lane[k % 8] = lane[k % 8] + e[k];
+      const Floats quarter[4] = {lane[0] + lane[4], lane[1] + lane[5], lane[2] + lane[6], lane[3] + lane[7]};
+      sum = (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
+    }
+    const Floats inverse = 1.0f / sum;
+    for (int64_t k = 0; k < width; ++k) {
+      const Floats p = e[k] * inverse;
+      std::memcpy(probabilities + k * queries + j, &p, sizeof p);
+    }
+  }
+}
+
 // t itself when it already is a contiguous CPU tensor of `dtype` (the matcher's inputs mostly
 // are: a no-op .to() still costs a dispatch), else a converted copy.
 torch::Tensor on_host(const torch::Tensor& t, torch::ScalarType dtype) {
@@ -209,28 +254,41 @@ torch::Tensor on_host(const torch::Tensor& t, torch::ScalarType dtype) {
   return t.to(torch::kCPU, dtype).contiguous();
 }
 
-// The CPU path's inputs, prepared once per batch: the class term of every query against every
-// class in one vectorised op, and the predicted boxes. Each image's cost block is then computed
-// right before it is solved, targets as rows and queries as columns (the solver's shorter side
-// first, so that nothing is transposed while targets are fewer than queries), into one reused buffer that stays in cache, in a loop over
-// queries that fuses the class, L1 and GIoU terms per pair (a dozen tensor ops over padded
-// targets cost more here). Same formulas as batched_costs(), summed in double.
+// The CPU path's inputs, prepared once per batch: the predicted boxes, and either the logits,
+// for a softmax per image, or ATen's class term of every query against every class. Each
+// image's cost block is then computed right before it is solved, targets as rows and queries
+// as columns (the solver's shorter side first, so that nothing is transposed while targets are
+// fewer than queries), into one reused buffer that stays in cache, in a loop over queries that
+// fuses the class, L1 and GIoU terms per pair (a dozen tensor ops over padded targets cost more
+// here). Same formulas as batched_costs(), summed in double.
 class HostCosts {
  public:
   HostCosts(const torch::Tensor& logits, const torch::Tensor& boxes, const MatcherOptions& o)
       : options_(o), avx2_(o.avx2 && __builtin_cpu_supports("avx2")) {
     torch::Tensor l = on_host(logits, torch::kFloat);
-    if (o.focal) {
-      torch::Tensor p = l.narrow(2, 0, l.size(2) - 1).sigmoid();
-      const double a = o.focal_alpha, g = o.focal_gamma, eps = 1e-8;
-      class_costs_ = a * (1 - p).pow(g) * -(p + eps).log() - (1 - a) * p.pow(g) * -(1 - p + eps).log();
-    } else {
-      class_costs_ = -l.softmax(2);
-    }
-    class_costs_ = class_costs_.mul_(o.class_weight).contiguous();
-    boxes_ = on_host(boxes, torch::kFloat);
     queries_ = l.size(1);
-    classes_ = class_costs_.size(2);
+    // The softmax per image, for its targets' classes only, where ATen's own would run its
+    // AVX2 kernel, whose bits softmax_avx2() reproduces.
+    static const bool aten_avx2 = at::get_cpu_capability() == "AVX2";
+    own_softmax_ = !o.focal && avx2_ && aten_avx2 && l.size(2) <= 64;
+    if (own_softmax_) {
+      logits_ = l;
+      classes_ = l.size(2);
+      padded_queries_ = (queries_ + 7) / 8 * 8;
+      logits_t_.assign(static_cast<size_t>(classes_ * padded_queries_), 0.0f);
+      probabilities_.resize(logits_t_.size());
+    } else {
+      if (o.focal) {
+        torch::Tensor p = l.narrow(2, 0, l.size(2) - 1).sigmoid();
+        const double a = o.focal_alpha, g = o.focal_gamma, eps = 1e-8;
+        class_costs_ = a * (1 - p).pow(g) * -(p + eps).log() - (1 - a) * p.pow(g) * -(1 - p + eps).log();
+      } else {
+        class_costs_ = -l.softmax(2);
+      }
+      class_costs_ = class_costs_.mul_(o.class_weight).contiguous();
+      classes_ = class_costs_.size(2);
+    }
+    boxes_ = on_host(boxes, torch::kFloat);
     query_boxes_.resize(static_cast<size_t>(queries_));
     class_rows_.resize(static_cast<size_t>(classes_ * queries_));
   }
@@ -246,16 +304,27 @@ class HostCosts {
     target_boxes_.resize(static_cast<size_t>(n_));
     for (int64_t j = 0; j < n_; ++j) target_boxes_.set(static_cast<size_t>(j), t + 4 * j);
     // Each target class's costs for all queries, contiguous: class_rows_[k * Q + q].
-    const float* class_costs = class_costs_.data_ptr<float>() + b * queries_ * classes_;
+    if (own_softmax_) {
+      const float* l = logits_.data_ptr<float>() + b * queries_ * classes_;
+      for (int64_t i = 0; i < queries_; ++i)
+        for (int64_t k = 0; k < classes_; ++k) logits_t_[k * padded_queries_ + i] = l[i * classes_ + k];
+      softmax_avx2(logits_t_.data(), classes_, padded_queries_, probabilities_.data());
+    }
+    const float* class_costs = own_softmax_ ? nullptr : class_costs_.data_ptr<float>() + b * queries_ * classes_;
+    // As -softmax(2).mul_(class_weight) computes it, in float.
+    const float class_weight = static_cast<float>(options_.class_weight);
     target_class_cost_.resize(static_cast<size_t>(n_));
     filled_.assign(static_cast<size_t>(classes_), 0);
     for (int64_t j = 0; j < n_; ++j) {
       const int64_t k = label[j];
       double* row = &class_rows_[static_cast<size_t>(k * queries_)];
-      if (!filled_[k]) {
+      if (!filled_[k] && own_softmax_) {
+        const float* p = &probabilities_[static_cast<size_t>(k * padded_queries_)];
+        for (int64_t i = 0; i < queries_; ++i) row[i] = double(-p[i] * class_weight);
+      } else if (!filled_[k]) {
         for (int64_t i = 0; i < queries_; ++i) row[i] = double(class_costs[i * classes_ + k]);
-        filled_[k] = 1;
       }
+      filled_[k] = 1;
       target_class_cost_[j] = row;
     }
   }
@@ -272,8 +341,12 @@ class HostCosts {
  private:
   MatcherOptions options_;
   bool avx2_;
-  torch::Tensor class_costs_, boxes_;  // [B, Q, K] and [B, Q, 4] float
-  int64_t queries_ = 0, classes_ = 0, n_ = 0;
+  bool own_softmax_ = false;
+  // class_costs_ [B, Q, K] (K + 1 without focal) when ATen computes them, else logits_
+  // [B, Q, K + 1]; boxes_ [B, Q, 4]; all float.
+  torch::Tensor class_costs_, logits_, boxes_;
+  int64_t queries_ = 0, classes_ = 0, n_ = 0, padded_queries_ = 0;
+  std::vector<float> logits_t_, probabilities_;  // the current image's, [classes_, padded_queries_]
   Boxes query_boxes_, target_boxes_;  // the current image's
   std::vector<double> class_rows_;
   std::vector<const double*> target_class_cost_;

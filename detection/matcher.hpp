@@ -19,8 +19,9 @@ struct MatcherOptions {
   // no-object logit is ignored), cost alpha (1-p)^gamma (-log p) - (1-alpha) p^gamma (-log(1-p)).
   bool focal = false;
   double focal_alpha = 0.25, focal_gamma = 2;
-  // The CPU path's cost and assignment loops run four lanes at a time, on AVX2 where the CPU
-  // has it; false runs their portable build, which gives the same matches (tests compare them).
+  // The CPU path's cost and assignment loops run four lanes at a time and its softmax eight
+  // rows at a time, on AVX2 where the CPU has it; false runs their portable build and ATen's
+  // softmax, which give the same matches (tests compare them).
   bool avx2 = true;
 };
 
