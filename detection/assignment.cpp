@@ -20,8 +20,8 @@ constexpr double kInfinity = std::numeric_limits<double>::infinity();
 // pairs of SSE2 operations in relax_portable(), with the same IEEE result in every lane.
 typedef double Doubles __attribute__((vector_size(32)));
 typedef int64_t Longs __attribute__((vector_size(32)));
-// The helpers below take and return such vectors by value; they are always inlined, so which
-// calling convention (AVX or SSE) would pass them never matters.
+// The helpers below return such vectors by value (and take them by reference); they are always
+// inlined, so which calling convention (AVX or SSE) would return them never matters.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 [[gnu::always_inline]] inline Doubles load_doubles(const double* p) {
@@ -34,8 +34,8 @@ typedef int64_t Longs __attribute__((vector_size(32)));
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-[[gnu::always_inline]] inline void store(double* p, Doubles v) { std::memcpy(p, &v, sizeof v); }
-[[gnu::always_inline]] inline void store(int64_t* p, Longs v) { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] inline void store(double* p, const Doubles& v) { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] inline void store(int64_t* p, const Longs& v) { std::memcpy(p, &v, sizeof v); }
 
 // The nearest pending column after a relaxation, and how many pending columns are exactly that
 // near: the search needs the order of its pending list only to break such ties.

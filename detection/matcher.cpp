@@ -86,14 +86,14 @@ namespace {
 // pairs of SSE2 operations in fill_portable(), with the same IEEE result in every lane.
 typedef double Doubles __attribute__((vector_size(32)));
 typedef int64_t Longs __attribute__((vector_size(32)));
-// The helpers below take and return such vectors by value; they are always inlined, so which
-// calling convention (AVX or SSE) would pass them never matters.
+// The helpers below return such vectors by value (and take them by reference); they are always
+// inlined, so which calling convention (AVX or SSE) would return them never matters.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 [[gnu::always_inline]] inline void load(const double* p, double& x) { x = *p; }
 [[gnu::always_inline]] inline void load(const double* p, Doubles& x) { std::memcpy(&x, p, sizeof x); }
 [[gnu::always_inline]] inline void store(double* p, double x) { *p = x; }
-[[gnu::always_inline]] inline void store(double* p, Doubles x) { std::memcpy(p, &x, sizeof x); }
+[[gnu::always_inline]] inline void store(double* p, const Doubles& x) { std::memcpy(p, &x, sizeof x); }
 template <class V>
 [[gnu::always_inline]] inline V splat(double x) {
   if constexpr (std::is_same_v<V, double>)
@@ -102,14 +102,14 @@ template <class V>
     return V{x, x, x, x};
 }
 [[gnu::always_inline]] inline double magnitude(double x) { return std::abs(x); }
-[[gnu::always_inline]] inline Doubles magnitude(Doubles x) { return (Doubles)((Longs)x & INT64_MAX); }
+[[gnu::always_inline]] inline Doubles magnitude(const Doubles& x) { return (Doubles)((Longs)x & INT64_MAX); }
 // std::min and std::max as the selects they are, lane by lane.
 template <class V>
-[[gnu::always_inline]] inline V smaller(V a, V b) {
+[[gnu::always_inline]] inline V smaller(const V& a, const V& b) {
   return b < a ? b : a;
 }
 template <class V>
-[[gnu::always_inline]] inline V larger(V a, V b) {
+[[gnu::always_inline]] inline V larger(const V& a, const V& b) {
   return a < b ? b : a;
 }
 
