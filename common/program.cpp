@@ -7,7 +7,9 @@
 #include <torch/nn/module.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/record_function.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -172,6 +174,25 @@ double timed_seconds(const std::function<void()>& work, int64_t repeats, const c
   for (int64_t i = 0; i < repeats; ++i) work();
   synchronize();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int64_t dispatched_ops(const std::function<void()>& work) {
+  static std::atomic<int64_t> calls{0};
+  calls = 0;
+  auto count = [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+    calls.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  };
+  const at::CallbackHandle handle =
+      at::addGlobalCallback(at::RecordFunctionCallback(+count).scopes({at::RecordScope::FUNCTION}));
+  try {
+    work();
+  } catch (...) {
+    at::removeCallback(handle);
+    throw;
+  }
+  at::removeCallback(handle);
+  return calls.load();
 }
 
 void print_bench(World& world, nlohmann::json result,

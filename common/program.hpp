@@ -52,6 +52,11 @@ int64_t nan_fault_step();
 // kernel selection are not what a benchmark measures); CUDA work is waited for on both ends.
 double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device);
 
+// How many ATen operator calls `work` dispatches, nested ones included (each passes through the
+// dispatcher): the host's share of a step, counted rather than timed, so it does not depend on
+// how fast or loaded the machine is.
+int64_t dispatched_ops(const std::function<void()>& work);
+
 // A bench's throughput figures, one JSON line printed by rank 0. `examples_per_s` maps a key
 // ("train_examples_per_s") to (this rank's examples, its seconds): under torchrun the line
 // gives the global figure (all ranks' examples over the slowest rank's time) under the key and

@@ -311,6 +311,7 @@ int bench(DetrConfig& c, const CommandLine& cli) {
     optimizer->step();
   };
   double train_seconds = timed_seconds(train_step, steps, device);
+  const int64_t train_step_ops = dispatched_ops(train_step);
 
   int64_t inference_batch = std::min(c.eval.batch_size, data.test.size());
   DetectionBatch test_batch = collate_range(data.test, 0, inference_batch, c.model.output_stride).to(device);
@@ -336,6 +337,19 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   const int threads = torch::get_num_threads();
   torch::set_num_threads(1);
   const double match_cpu_ms = match_ms(problem, torch::kCPU);
+  // The host work the batching removed: the cost pass of the device path (padded targets) for the
+  // whole batch, against the same pass image by image as the matcher used to run it.
+  const auto& matcher = criterion.matcher();
+  auto costs_batched = [&] { matcher.padded_cost(problem.logits, problem.boxes, problem.targets); };
+  auto costs_per_image = [&] {
+    for (int64_t b = 0; b < problem.logits.size(0); ++b)
+      matcher.padded_cost(problem.logits.narrow(0, b, 1), problem.boxes.narrow(0, b, 1), {problem.targets[b]});
+  };
+  const nlohmann::json cost_pass = {
+      {"ops_batched", dispatched_ops(costs_batched)},
+      {"ops_per_image", dispatched_ops(costs_per_image)},
+      {"ms_batched", timed_seconds(costs_batched, 20, torch::kCPU) / 20 * 1000},
+      {"ms_per_image", timed_seconds(costs_per_image, 20, torch::kCPU) / 20 * 1000}};
   torch::set_num_threads(threads);
 
   nlohmann::json result = {{"experiment", "detr"},
@@ -348,7 +362,9 @@ int bench(DetrConfig& c, const CommandLine& cli) {
                            {"queries", c.model.num_queries * c.model.query_groups},
                            {"matcher_ms_64x100", match_device_ms},
                            {"matcher_ms_64x100_cpu_1_thread", match_cpu_ms},
-                           {"matcher_targets", problem.target_count}};
+                           {"matcher_targets", problem.target_count},
+                           {"matcher_cost_pass_cpu_1_thread", cost_pass},
+                           {"train_step_ops", train_step_ops}};
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});
