@@ -108,6 +108,10 @@ int run_program(int argc, char** argv, const std::string& program, const std::ve
   // faults to get them again; keeping them in the heap makes NICE's CPU step about 3% faster.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // At exit the CUDA libraries' destructors page in about 100 MiB of their own, on a CPU run too;
+  // handing the heap's free pages back first keeps that from stacking on the run's retained heap
+  // as the process's peak. Exit handlers run in reverse order, so this one runs before theirs.
+  std::atexit([] { malloc_trim(0); });
   try {
     CommandLine cli = parse_command_line(argc, argv, program, commands);
     if (cli.help) {
