@@ -44,6 +44,8 @@ std::string host_name() {
 
 std::string utc_timestamp() { return format_utc("%Y-%m-%dT%H:%M:%SZ"); }
 
+std::string utc_stamp() { return format_utc("%Y%m%d-%H%M%S"); }
+
 Run::Run(std::filesystem::path dir) : dir_(std::move(dir)), opened_(std::chrono::steady_clock::now()) {}
 
 Run Run::create(const std::string& out_dir, const std::string& experiment, const std::string& name,
@@ -53,7 +55,7 @@ Run Run::create(const std::string& out_dir, const std::string& experiment, const
   const nlohmann::json sweep_field = sweep && *sweep ? parse_json(sweep, "GENBOX_SWEEP") : nlohmann::json();
   std::filesystem::path parent = std::filesystem::path(out_dir) / experiment;
   std::filesystem::create_directories(parent);
-  std::string stem = format_utc("%Y%m%d-%H%M%S") + "-" + name;
+  std::string stem = utc_stamp() + "-" + name;
   std::filesystem::path dir = parent / stem;
   // Two runs started in the same second get distinct directories.
   for (int i = 2; !std::filesystem::create_directory(dir); ++i) dir = parent / fmt::format("{}-{}", stem, i);

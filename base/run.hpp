@@ -67,5 +67,7 @@ std::string host_name();
 
 // "YYYY-mm-ddTHH:MM:SSZ" now, in UTC.
 std::string utc_timestamp();
+// "YYYYmmdd-HHMMSS" now, in UTC: how run directory names and sweep ids begin.
+std::string utc_stamp();
 
 }  // namespace genbox

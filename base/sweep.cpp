@@ -10,13 +10,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <set>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
+#include "base/run.hpp"
 
 extern char** environ;
 
@@ -98,18 +98,18 @@ std::optional<std::filesystem::path> find_point_run(const std::filesystem::path&
   return std::nullopt;
 }
 
-std::string point_text(const std::vector<std::string>& overrides) {
-  std::string text;
-  for (const std::string& o : overrides) text += (text.empty() ? "" : " ") + o;
-  return text;
-}
-
 std::string axes_text(const SweepPlan& plan) {
   std::string text;
   for (const SweepAxis& a : plan.axes) text += (text.empty() ? "" : " x ") + a.key;
   return text;
 }
 }  // namespace
+
+std::string point_text(const std::vector<std::string>& overrides) {
+  std::string text;
+  for (const std::string& o : overrides) text += (text.empty() ? "" : " ") + o;
+  return text;
+}
 
 std::vector<std::vector<std::string>> SweepPlan::points() const {
   std::vector<std::vector<std::string>> out(1);
@@ -206,14 +206,7 @@ void validate_sweep(Schema& schema, const CommandLine& cli, const SweepPlan& pla
   }
 }
 
-std::string new_sweep_id() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
-  return fmt::format("{}-{}", stamp, getpid());
-}
+std::string new_sweep_id() { return fmt::format("{}-{}", utc_stamp(), getpid()); }
 
 nlohmann::json sweep_field(const std::string& id, const SweepPlan& plan, int64_t index) {
   nlohmann::json keys = nlohmann::json::array(), values = nlohmann::json::object();

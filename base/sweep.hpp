@@ -33,6 +33,9 @@ struct SweepPlan {
   int64_t size() const;
 };
 
+// A point's overrides as its line shows them: "optim.lr=1e-3 run.seed=0".
+std::string point_text(const std::vector<std::string>& overrides);
+
 // `text` split at the commas that are outside brackets, braces and quotes, so `[1,2],[3,4]` is
 // two lists and `"a,b"` one string. An empty element is a UsageError naming `key`.
 std::vector<std::string> split_sweep_values(const std::string& key, const std::string& text);

@@ -2,12 +2,12 @@
 
 #include <malloc.h>
 
+#include <ATen/record_function.h>
 #include <fmt/format.h>
 #include <torch/cuda.h>
 #include <torch/nn/module.h>
 #include <torch/torch.h>
 #include <torch/version.h>
-#include <ATen/record_function.h>
 
 #include <atomic>
 #include <chrono>
@@ -73,10 +73,8 @@ int sweep(const CommandLine& cli, Schema& schema) {
   const SweepPlan plan = plan_sweep(cli.overrides);
   const bool dry_run = !cli.print_config.empty();
   validate_sweep(schema, cli, plan, [&](int64_t index, const std::vector<std::string>& overrides) {
-    if (!dry_run) return;
-    std::string point;
-    for (const std::string& o : overrides) point += " " + o;
-    fmt::print("# point {} of {}:{}\n{}\n", index, plan.size(), point, schema.to_toml(false));
+    if (dry_run)
+      fmt::print("# point {} of {}: {}\n{}\n", index, plan.size(), point_text(overrides), schema.to_toml(false));
   });
   if (dry_run) return kExitOk;
   return run_sweep(cli, plan, schema.string_value("run.out_dir"));
