@@ -12,8 +12,11 @@
 #include "report/html.hpp"
 #include "report/runs_group.hpp"
 #include "report/table_experiment.hpp"
+#include "tests/report/table_reading.hpp"
 
 using namespace genbox::report;
+using genbox::report::table_reading::titles;
+using genbox::report::table_reading::widest_line;
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,19 +71,6 @@ std::vector<Run> load(const std::vector<fs::path>& dirs) {
   std::vector<Run> runs;
   for (const fs::path& dir : dirs) runs.push_back(load_run(dir));
   return runs;
-}
-
-std::vector<std::string> titles(const Table& table) {
-  std::vector<std::string> out;
-  for (const Column& column : table.columns) out.push_back(column.title);
-  return out;
-}
-
-std::size_t widest_line(const std::string& text) {
-  std::size_t widest = 0;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) widest = std::max(widest, display_width(line));
-  return widest;
 }
 
 }  // namespace

@@ -5,27 +5,17 @@
 
 #include "report/table_experiment.hpp"
 #include "tests/report/fixture_runs.hpp"
+#include "tests/report/table_reading.hpp"
 
 using namespace genbox::report;
+using genbox::report::table_reading::titles;
+using genbox::report::table_reading::widest_line;
 
 namespace {
 
 std::vector<Run> every_fixture_run() {
   return fixtures::load({fixtures::kFinished, fixtures::kInProgress, fixtures::kResumed, fixtures::kFailed,
                          fixtures::kNoMetrics, fixtures::kOtherExperiment, fixtures::kDetection});
-}
-
-std::vector<std::string> titles(const Table& table) {
-  std::vector<std::string> out;
-  for (const Column& column : table.columns) out.push_back(column.title);
-  return out;
-}
-
-std::size_t widest_line(const std::string& text) {
-  std::size_t widest = 0;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) widest = std::max(widest, display_width(line));
-  return widest;
 }
 
 }  // namespace
