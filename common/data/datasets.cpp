@@ -24,7 +24,7 @@ std::string find_idx_file(const std::string& root, const std::string& stem) {
 }
 
 torch::Tensor as_tensor(IdxArray array) {
-  auto* owned = new std::vector<uint8_t>(std::move(array.data));
+  auto* owned = new decltype(array.data)(std::move(array.data));
   return torch::from_blob(
       owned->data(), array.dims, [owned](void*) { delete owned; }, torch::kUInt8);
 }

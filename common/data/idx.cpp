@@ -1,11 +1,13 @@
 #include "common/data/idx.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <new>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -15,6 +17,8 @@ namespace genbox {
 namespace {
 constexpr uint8_t kUnsignedByte = 0x08;
 constexpr int64_t kMaxElements = int64_t(1) << 34;
+// Deflate's largest expansion (zlib's FAQ): a gzip file of n bytes inflates to at most 1032 n.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 struct GzFile {
   gzFile file;
@@ -73,17 +77,18 @@ IdxArray read_idx(const std::string& path) {
     elements *= n;
   }
 
-  // The buffer grows with the data actually read, never to what the header claims up front: a
-  // few bytes of gzip claiming gigabytes cost what they hold.
-  constexpr size_t kChunk = size_t(1) << 24;
-  size_t got = 0;
-  while (got < static_cast<size_t>(elements)) {
-    size_t want = std::min(kChunk, static_cast<size_t>(elements) - got);
-    array.data.resize(got + want);
-    size_t read = read_some(file.file, array.data.data() + got, want, path);
-    got += read;
-    if (read < want) break;
-  }
+  // What the header claims is checked against what the file can hold before the buffer is
+  // allocated once at that size: a few bytes of gzip cannot claim gigabytes.
+  const uint64_t file_bytes = std::filesystem::file_size(path);
+  const uint64_t header_bytes = 4 + 4 * uint64_t(magic[3]);
+  if (gzdirect(file.file) && file_bytes - header_bytes < uint64_t(elements))
+    throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements,
+                                file_bytes - header_bytes));
+  if (uint64_t(elements) > file_bytes * kMaxDeflateRatio)
+    throw DataError(fmt::format("{}: corrupt: header says {} bytes of data, more than {} compressed bytes can hold",
+                                path, elements, file_bytes));
+  array.data.resize(static_cast<size_t>(elements));
+  const size_t got = read_some(file.file, array.data.data(), array.data.size(), path);
   if (got != static_cast<size_t>(elements))
     throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements, got));
   uint8_t extra;
@@ -91,6 +96,14 @@ IdxArray read_idx(const std::string& path) {
     throw DataError(fmt::format("{}: corrupt: data continues past the {} bytes the header describes", path, elements));
   return array;
 }
+
+uint8_t* PageAllocator::allocate(size_t n) {
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<uint8_t*>(p);
+}
+
+void PageAllocator::deallocate(uint8_t* p, size_t n) noexcept { munmap(p, n); }
 
 void write_idx(const std::string& path, const IdxArray& array) {
   std::string bytes = {0, 0, static_cast<char>(kUnsignedByte), static_cast<char>(array.dims.size())};

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+#include <malloc.h>
 #include <zlib.h>
 
 #include <torch/torch.h>
@@ -56,6 +58,48 @@ TEST_CASE("raw and gzipped IDX files read to the same dimensions and bytes") {
     CHECK(back.dims == a.dims);
     CHECK(back.data == a.data);
   }
+}
+
+TEST_CASE("a data set of many pages reads back the same from raw and gzipped files") {
+  TempDir dir;
+  IdxArray a;
+  a.dims = {3, 1000, 7};
+  for (int64_t i = 0; i < 3 * 1000 * 7; ++i) a.data.push_back(static_cast<uint8_t>(i * 7919 % 251));
+  write_idx((dir / "big.idx").string(), a);
+  write_gzip(dir / "big.idx.gz", bytes_of(a));
+  IdxArray raw = read_idx((dir / "big.idx").string());
+  IdxArray gzipped = read_idx((dir / "big.idx.gz").string());
+  CHECK(raw.dims == a.dims);
+  CHECK(raw.data == a.data);
+  CHECK(gzipped.data == a.data);
+}
+
+TEST_CASE("a header claiming more data than its file can hold is refused before reading it") {
+  TempDir dir;
+  IdxArray a = small_array();
+  a.dims = {1 << 20, 1 << 10, 1};  // 1 GiB claimed by a gzip file of a few dozen bytes
+  std::string path = (dir / "claims.gz").string();
+  write_gzip(path, bytes_of(a));
+  const auto file_bytes = std::filesystem::file_size(path);
+  CHECK(error_of(path) == fmt::format("{}: corrupt: header says {} bytes of data, more than {} compressed bytes can "
+                                      "hold",
+                                      path, int64_t(1) << 30, file_bytes));
+  // Raw, the file's size alone says how much data it holds.
+  write_text(dir / "claims.idx", bytes_of(a));
+  CHECK(error_of((dir / "claims.idx").string()) ==
+        (dir / "claims.idx").string() + ": truncated: header says 1073741824 bytes of data, found 12");
+}
+
+TEST_CASE("a data set's bytes are mapped outside malloc's heap") {
+  TempDir dir;
+  IdxArray a;
+  a.dims = {4 << 20};
+  a.data.assign(size_t(4) << 20, 9);
+  write_idx((dir / "a.idx").string(), a);
+  const size_t before = mallinfo2().uordblks + mallinfo2().hblkhd;
+  IdxArray back = read_idx((dir / "a.idx").string());
+  CHECK(back.data.size() == size_t(4) << 20);
+  CHECK(mallinfo2().uordblks + mallinfo2().hblkhd < before + (size_t(1) << 20));
 }
 
 TEST_CASE("a truncated file says how much data was missing") {
