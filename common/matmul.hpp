@@ -7,6 +7,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace genbox {
@@ -19,11 +20,26 @@ struct MatmulShape {
   double flops() const { return 2.0 * double(m) * double(k) * double(n); }
 };
 
-// GFLOP/s of the shapes multiplied back to back with nothing else (operands made once): the
-// rate a step made only of these matmuls would reach.
-double matmul_gflops(const std::vector<MatmulShape>& shapes, c10::ScalarType dtype, const c10::Device& device);
-double matmul_gflops(int64_t m, int64_t k, int64_t n, c10::ScalarType dtype, const c10::Device& device);
-
 double total_flops(const std::vector<MatmulShape>& shapes);
+
+struct StepAgainstMatmuls {
+  double step_seconds = 0;      // all timed steps together
+  double best_step_gflops = 0;  // the step's matmul FLOPs per second in its fastest block
+  double plain_gflops = 0;      // the shapes multiplied alone, in the fastest plain block
+  double efficiency = 0;        // best_step_gflops / plain_gflops
+  int64_t blocks = 0;
+  int64_t passes_per_step = 0;  // plain passes over `shapes` per step: about the step's FLOPs
+};
+
+// Times `steps` calls of a training step that multiplies `step_flops` worth of matmuls, in up to
+// 10 blocks alternating with blocks of the shapes multiplied back to back with nothing else
+// (operands made once) to the same FLOPs; one untimed call of each warms up. On a shared machine
+// another tenant's load slows blocks at random by more than a step's non-matmul share (here
+// blocks of the same work differ by 30%), and only ever slows them: each side's fastest block
+// is the nearest to the machine undisturbed (timeit's reasoning), and alternating gives both
+// sides the same chances. The throughput is still every step over their total time.
+StepAgainstMatmuls time_step_against_matmuls(const std::function<void()>& step, int64_t steps, double step_flops,
+                                             const std::vector<MatmulShape>& shapes, c10::ScalarType dtype,
+                                             const c10::Device& device);
 
 }  // namespace genbox

@@ -166,15 +166,16 @@ int64_t nan_fault_step() {
   return value ? std::atoll(value) : -1;
 }
 
+void wait_for_device(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
 double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
-  auto synchronize = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
-  };
   work();
-  synchronize();
+  wait_for_device(device);
   auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < repeats; ++i) work();
-  synchronize();
+  wait_for_device(device);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 

@@ -285,16 +285,16 @@ int bench(NiceConfig& c, const CommandLine& cli) {
     averager.finish();
     optimizer->step();
   };
-  double train_seconds = timed_seconds(train_step, steps, device);
+  // The step timed in blocks alternating with its own matmuls alone (common/matmul.hpp).
+  const int64_t local_batch = c.train.batch_size / world.size();
+  const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
+  const StepAgainstMatmuls timing =
+      time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls, torch::kFloat32, device);
+  const double train_seconds = timing.step_seconds;
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;
   const int64_t sample_batch = 1000, sample_repeats = std::max<int64_t>(steps / 4, 2);
   double sample_seconds = timed_seconds([&] { model->sample(sample_batch, 1.0, noise); }, sample_repeats, device);
-  // The step's own matmuls timed alone, against the rate at which the step does them.
-  const int64_t local_batch = c.train.batch_size / world.size();
-  const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
-  const double plain_gflops = matmul_gflops(matmuls, torch::kFloat32, device);
-  const double model_gflops = total_flops(matmuls) * double(steps) / train_seconds / 1e9;
   nlohmann::json result = {{"experiment", "nice"},
                            {"device", device.str()},
                            {"threads", torch::get_num_threads()},
@@ -302,9 +302,11 @@ int bench(NiceConfig& c, const CommandLine& cli) {
                            {"parameters", parameter_count(*model)},
                            {"batch_size", c.train.batch_size},
                            {"train_steps_per_s", double(steps) / train_seconds},
-                           {"model_matmul_gflops", model_gflops},
-                           {"plain_matmul_gflops", plain_gflops},
-                           {"efficiency", model_gflops / plain_gflops}};
+                           {"model_matmul_gflops", total_flops(matmuls) * double(steps) / train_seconds / 1e9},
+                           {"best_block_matmul_gflops", timing.best_step_gflops},
+                           {"plain_matmul_gflops", timing.plain_gflops},
+                           {"efficiency", timing.efficiency},
+                           {"efficiency_blocks", timing.blocks}};
   const double local = double(local_batch);
   print_bench(world, result,
               {{"train_examples_per_s", {double(steps) * local, train_seconds}},

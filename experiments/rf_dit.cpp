@@ -338,21 +338,20 @@ int bench(RfConfig& c, const CommandLine& cli) {
     averager.finish();
     optimizer->step();
   };
-  double train_seconds = timed_seconds(train_step, steps, device);
+  // The step timed in blocks alternating with a plain matmul of its MLP's shape (common/matmul.hpp).
+  DitOptions options = dit_options(c, data);
+  const int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
+  const double step_flops = 3 * dit_forward_flops(options) * double(local_batch);
+  const StepAgainstMatmuls timing = time_step_against_matmuls(
+      train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}},
+      c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
+  const double train_seconds = timing.step_seconds;
 
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);
   double sample_seconds = timed_seconds(
       [&] { generate(model, sheet.noise, sheet.labels, c.sample, c.device.precision); }, sample_repeats, device);
-
-  // A plain matmul of the shape the blocks' MLP multiplies, in the same precision.
-  DitOptions options = dit_options(c, data);
-  int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
-  double plain_gflops =
-      matmul_gflops(tokens, options.width, options.mlp_ratio * options.width,
-                    c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
-  double model_gflops = 3 * dit_forward_flops(options) * double(steps * local_batch) / train_seconds / 1e9;
 
   nlohmann::json result = {{"experiment", "rf_dit"},
                            {"device", device.str()},
@@ -362,9 +361,11 @@ int bench(RfConfig& c, const CommandLine& cli) {
                            {"parameters", parameter_count(*model.module())},
                            {"batch_size", c.train.batch_size},
                            {"sample_steps", c.sample.steps},
-                           {"model_matmul_gflops", model_gflops},
-                           {"plain_matmul_gflops", plain_gflops},
-                           {"efficiency", model_gflops / plain_gflops}};
+                           {"model_matmul_gflops", step_flops * double(steps) / train_seconds / 1e9},
+                           {"best_block_matmul_gflops", timing.best_step_gflops},
+                           {"plain_matmul_gflops", timing.plain_gflops},
+                           {"efficiency", timing.efficiency},
+                           {"efficiency_blocks", timing.blocks}};
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});
