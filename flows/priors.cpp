@@ -1,24 +1,131 @@
 #include "flows/priors.hpp"
 
+#include <ATen/Parallel.h>
+#include <immintrin.h>
 #include <torch/torch.h>
+
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+
+// Sleef's AVX2 exp and log1p, exported by libtorch_cpu (ATen's own vectorised kernels call them).
+extern "C" __m256 Sleef_expf8_u10avx2(__m256);
+extern "C" __m256 Sleef_log1pf8_u10avx2(__m256);
 
 namespace genbox::flows {
 
 namespace {
 
-// log sigma(z) + log(1 - sigma(z)) = -|z| - 2 log(1 + exp(-|z|)), finite for any z, with its
-// derivative -tanh(z / 2) formed in the same forward pass: about a third of the time of the
-// two softplus ops and their backward passes (this sum is on NICE's training path).
+constexpr int64_t kGrainRows = 64;
+
+// With e = exp(-|z|): log sigma(z) + log(1 - sigma(z)) = -|z| - 2 log1p(e), finite for any z, and
+// its derivative -tanh(z / 2) = -sign(z) (1 - e) / (1 + e), both from the one exp.
+inline void logistic_element(float z, float& density, float& slope) {
+  const float a = std::fabs(z), e = std::exp(-a);
+  density = -a - 2.0f * std::log1p(e);
+  slope = std::copysign((1.0f - e) / (1.0f + e), -z);
+}
+
+// One pass over rows [begin, end) of z [rows, cols]: the density per element (out has z's shape)
+// or summed per row (out [rows]), and the slope when `slope` is not null.
+__attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, float* out, float* slope, int64_t cols,
+                                                            bool sum_rows, int64_t begin, int64_t end) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+  for (int64_t r = begin; r < end; ++r) {
+    const float* zr = z + r * cols;
+    float* dr = sum_rows ? nullptr : out + r * cols;
+    float* sr = slope ? slope + r * cols : nullptr;
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      const __m256 v = _mm256_loadu_ps(zr + j);
+      const __m256 a = _mm256_andnot_ps(sign, v);
+      const __m256 e = Sleef_expf8_u10avx2(_mm256_xor_ps(a, sign));
+      const __m256 d = _mm256_fnmadd_ps(two, Sleef_log1pf8_u10avx2(e), _mm256_xor_ps(a, sign));
+      if (sum_rows)
+        acc = _mm256_add_ps(acc, d);
+      else
+        _mm256_storeu_ps(dr + j, d);
+      if (sr) {
+        const __m256 magnitude = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+        // The sign of -z on the magnitude.
+        _mm256_storeu_ps(sr + j, _mm256_or_ps(magnitude, _mm256_andnot_ps(v, sign)));
+      }
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; j < cols; ++j) {
+      float d, s;
+      logistic_element(zr[j], d, s);
+      if (sum_rows)
+        sum += d;
+      else
+        dr[j] = d;
+      if (sr) sr[j] = s;
+    }
+    if (sum_rows) out[r] = sum;
+  }
+}
+
+void logistic_rows(const float* z, float* out, float* slope, int64_t cols, bool sum_rows, int64_t begin,
+                   int64_t end) {
+  for (int64_t r = begin; r < end; ++r) {
+    float sum = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      float d, s;
+      logistic_element(z[r * cols + j], d, s);
+      if (sum_rows)
+        sum += d;
+      else
+        out[r * cols + j] = d;
+      if (slope) slope[r * cols + j] = s;
+    }
+    if (sum_rows) out[r] = sum;
+  }
+}
+
+bool avx2_available() {
+  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return available;
+}
+
+// The same density from ATen ops, for every other device and dtype.
+std::pair<torch::Tensor, torch::Tensor> logistic_composite(const torch::Tensor& z, bool sum_rows, bool with_slope) {
+  torch::Tensor minus_magnitude = z.abs().neg_();
+  torch::Tensor density = minus_magnitude.exp().log1p_().mul_(-2).add_(minus_magnitude);
+  return {sum_rows ? density.sum(1) : density, with_slope ? z.mul(-0.5).tanh_() : torch::Tensor()};
+}
+
+// z [rows, cols] or any shape when not summed. On NICE's training path this replaces nine ATen
+// passes over each half (abs, neg, exp, log1p, mul, add, sum, mul, tanh) by one.
+std::pair<torch::Tensor, torch::Tensor> logistic_density(const torch::Tensor& z, bool sum_rows, bool with_slope) {
+  const bool fused = z.is_cpu() && z.scalar_type() == torch::kFloat32 && z.is_contiguous() &&
+                     (!sum_rows || z.dim() == 2);
+  if (!fused) return logistic_composite(z, sum_rows, with_slope);
+  const int64_t rows = sum_rows ? z.size(0) : 1, cols = sum_rows ? z.size(1) : z.numel();
+  torch::Tensor out = sum_rows ? torch::empty({rows}, z.options()) : torch::empty_like(z);
+  torch::Tensor slope = with_slope ? torch::empty_like(z) : torch::Tensor();
+  const float* in = z.data_ptr<float>();
+  float* out_data = out.data_ptr<float>();
+  float* slope_data = with_slope ? slope.data_ptr<float>() : nullptr;
+  const bool avx2 = avx2_available();
+  at::parallel_for(0, rows, kGrainRows, [&](int64_t b, int64_t e) {
+    if (avx2)
+      logistic_rows_avx2(in, out_data, slope_data, cols, sum_rows, b, e);
+    else
+      logistic_rows(in, out_data, slope_data, cols, sum_rows, b, e);
+  });
+  return {out, slope};
+}
+
 class LogisticLogDensity : public torch::autograd::Function<LogisticLogDensity> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z, bool sum_rows) {
-    torch::Tensor minus_magnitude = z.abs().neg_();
-    torch::Tensor density = minus_magnitude.exp().log1p_().mul_(-2).add_(minus_magnitude);
-    if (z.requires_grad()) ctx->save_for_backward({z.mul(-0.5).tanh_()});
+    auto [density, slope] = logistic_density(z, sum_rows, z.requires_grad());
+    if (slope.defined()) ctx->save_for_backward({slope});
     ctx->saved_data["sum_rows"] = sum_rows;
-    return sum_rows ? density.sum(1) : density;
+    return density;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {

@@ -16,6 +16,19 @@ TEST_CASE("bits/dim: a uniform density on the unit cube scores exactly 8") {
   CHECK(bits_per_dim(torch::tensor(std::log(2.0), torch::kFloat64), 1).item<double>() == doctest::Approx(7.0));
 }
 
+TEST_CASE("one-pass dequantization equals (pixels + uniform_noise) / 256 bit for bit") {
+  // 3 x 5000 pixels cover every value and several parallel chunks; a strided view takes the
+  // ATen path, so both implementations see the same generator state.
+  torch::Tensor pixels = torch::arange(15000, torch::kLong).remainder(256).to(torch::kUInt8).reshape({3, 5000});
+  torch::Tensor fused = dequantize(pixels, at::make_generator<at::CPUGeneratorImpl>(4));
+  torch::Tensor by_ops =
+      uniform_noise(pixels.sizes(), at::make_generator<at::CPUGeneratorImpl>(4)).add_(pixels).div_(256.0);
+  CHECK(torch::equal(fused, by_ops));
+  torch::Tensor strided = pixels.t().contiguous().t();
+  CHECK_FALSE(strided.is_contiguous());
+  CHECK(torch::equal(dequantize(strided, at::make_generator<at::CPUGeneratorImpl>(4)), by_ops));
+}
+
 TEST_CASE("dequantized pixels fill their 1/256 bin uniformly") {
   torch::Tensor pixels = torch::full({100000}, 7, torch::kUInt8);
   torch::Tensor x = dequantize(pixels, at::make_generator<at::CPUGeneratorImpl>(1));

@@ -65,3 +65,35 @@ TEST_CASE("prior samples have the prior's moments, scaled by the temperature") {
   }
   CHECK(Prior{"logistic"}.stddev() == doctest::Approx(M_PI / std::sqrt(3.0)));
 }
+
+TEST_CASE("the one-pass float32 logistic density and slope match the float64 ATen ops") {
+  // 3 rows of 37 columns: four 8-wide blocks and a 5-column tail per row; values from the far
+  // tails through zero (both signs).
+  torch::Tensor z64 = torch::linspace(-40.0, 40.0, 3 * 37, torch::kFloat64).reshape({3, 37});
+  z64.index_put_({1, 5}, 0.0);
+  z64.index_put_({2, 30}, -0.0);
+  for (bool sum_rows : {true, false}) {
+    CAPTURE(sum_rows);
+    torch::Tensor weights = torch::tensor({0.5, -2.0, 3.0}, torch::kFloat64);
+    auto density_of = [&](const torch::Tensor& z) {
+      return sum_rows ? Prior{"logistic"}.log_prob(z) : logistic_log_prob(z);
+    };
+    torch::Tensor leaf64 = z64.clone().requires_grad_(true);
+    torch::Tensor expected = density_of(leaf64);
+    (sum_rows ? expected * weights : expected * weights.unsqueeze(1)).sum().backward();
+    torch::Tensor leaf32 = z64.to(torch::kFloat32).requires_grad_(true);
+    torch::Tensor got = density_of(leaf32);
+    (sum_rows ? got * weights.to(torch::kFloat32) : got * weights.to(torch::kFloat32).unsqueeze(1)).sum().backward();
+    CHECK(got.sizes() == expected.sizes());
+    // Float32 rounding: 1 ulp per exp/log1p (Sleef u10) plus a 37-term sum, far inside 1e-5.
+    CHECK(torch::allclose(got.to(torch::kFloat64), expected.detach(), 1e-5, 1e-5));
+    CHECK(torch::allclose(leaf32.grad().to(torch::kFloat64), leaf64.grad(), 1e-5, 1e-6));
+  }
+  // The slope is -tanh(z / 2): negative for z > 0, 0 at 0, +1 deep in the left tail.
+  torch::Tensor z = torch::tensor({{-40.0f, 0.0f, 1.0f, 40.0f}}).requires_grad_(true);
+  Prior{"logistic"}.log_prob(z).sum().backward();
+  CHECK(z.grad()[0][0].item<float>() == 1.0f);
+  CHECK(z.grad()[0][1].item<float>() == 0.0f);
+  CHECK(z.grad()[0][2].item<float>() == doctest::Approx(-std::tanh(0.5)).epsilon(1e-6));
+  CHECK(z.grad()[0][3].item<float>() == -1.0f);
+}
