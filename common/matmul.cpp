@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "common/program.hpp"
@@ -16,21 +15,26 @@ double total_flops(const std::vector<MatmulShape>& shapes) {
   return flops;
 }
 
-namespace {
-
-double seconds_of(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
-  wait_for_device(device);
-  auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < repeats; ++i) work();
-  wait_for_device(device);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+StepAgainstMatmuls summarize_blocks(const std::vector<MatmulBlock>& blocks, double step_flops, double pass_flops,
+                                    int64_t passes_per_step) {
+  StepAgainstMatmuls t;
+  t.blocks = static_cast<int64_t>(blocks.size());
+  t.passes_per_step = passes_per_step;
+  double best_step_rate = 0, best_plain_rate = 0;
+  for (const MatmulBlock& b : blocks) {
+    t.step_seconds += b.step_seconds;
+    best_step_rate = std::max(best_step_rate, step_flops * double(b.steps) / b.step_seconds);
+    best_plain_rate = std::max(best_plain_rate, pass_flops * double(b.steps * passes_per_step) / b.plain_seconds);
+  }
+  t.best_step_gflops = best_step_rate / 1e9;
+  t.plain_gflops = best_plain_rate / 1e9;
+  t.efficiency = best_step_rate / best_plain_rate;
+  return t;
 }
-
-}  // namespace
 
 StepAgainstMatmuls time_step_against_matmuls(const std::function<void()>& step, int64_t steps, double step_flops,
                                              const std::vector<MatmulShape>& shapes, c10::ScalarType dtype,
-                                             const c10::Device& device) {
+                                             const c10::Device& device, const std::function<void()>& align) {
   TORCH_CHECK(steps >= 1 && step_flops > 0 && !shapes.empty(), "time_step_against_matmuls: nothing to time");
   auto options = torch::TensorOptions().device(device).dtype(dtype);
   std::vector<std::pair<torch::Tensor, torch::Tensor>> operands;
@@ -42,25 +46,21 @@ StepAgainstMatmuls time_step_against_matmuls(const std::function<void()>& step, 
   auto plain_pass = [&] {
     for (const auto& [a, b] : operands) torch::mm(a, b);
   };
-  StepAgainstMatmuls t;
   const double pass_flops = total_flops(shapes);
-  t.passes_per_step = std::max<int64_t>(1, std::llround(step_flops / pass_flops));
-  t.blocks = std::min<int64_t>(steps, 10);
+  const int64_t passes_per_step = std::max<int64_t>(1, std::llround(step_flops / pass_flops));
+  const int64_t block_count = std::min<int64_t>(steps, 10);
   step();
   plain_pass();
-  double best_step_rate = 0, best_plain_rate = 0;
-  for (int64_t b = 0; b < t.blocks; ++b) {
-    const int64_t block_steps = steps / t.blocks + (b < steps % t.blocks ? 1 : 0);
-    const double step_s = seconds_of(step, block_steps, device);
-    const double plain_s = seconds_of(plain_pass, block_steps * t.passes_per_step, device);
-    t.step_seconds += step_s;
-    best_step_rate = std::max(best_step_rate, step_flops * double(block_steps) / step_s);
-    best_plain_rate = std::max(best_plain_rate, pass_flops * double(block_steps * t.passes_per_step) / plain_s);
+  std::vector<MatmulBlock> blocks;
+  for (int64_t b = 0; b < block_count; ++b) {
+    MatmulBlock block;
+    block.steps = steps / block_count + (b < steps % block_count ? 1 : 0);
+    if (align) align();
+    block.step_seconds = seconds_of(step, block.steps, device);
+    block.plain_seconds = seconds_of(plain_pass, block.steps * passes_per_step, device);
+    blocks.push_back(block);
   }
-  t.best_step_gflops = best_step_rate / 1e9;
-  t.plain_gflops = best_plain_rate / 1e9;
-  t.efficiency = best_step_rate / best_plain_rate;
-  return t;
+  return summarize_blocks(blocks, step_flops, pass_flops, passes_per_step);
 }
 
 }  // namespace genbox

@@ -170,13 +170,17 @@ void wait_for_device(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
-double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
-  work();
+double seconds_of(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
   wait_for_device(device);
   auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < repeats; ++i) work();
   wait_for_device(device);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device) {
+  work();
+  return seconds_of(work, repeats, device);
 }
 
 int64_t dispatched_ops(const std::function<void()>& work) {

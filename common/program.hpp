@@ -51,6 +51,9 @@ int64_t nan_fault_step();
 // Returns once the device's queued work is done (CUDA); on the CPU work is done when issued.
 void wait_for_device(const c10::Device& device);
 
+// Seconds taken by `repeats` calls of work, CUDA work waited for on both ends.
+double seconds_of(const std::function<void()>& work, int64_t repeats, const c10::Device& device);
+
 // Seconds taken by `repeats` calls of work, after one untimed warm-up call (allocations and
 // kernel selection are not what a benchmark measures); CUDA work is waited for on both ends.
 double timed_seconds(const std::function<void()>& work, int64_t repeats, const c10::Device& device);

@@ -17,9 +17,10 @@
 
 #include "detection/assignment.hpp"
 #include "detection/box_ops.hpp"
+#include "nn/simd.hpp"
 
-// Sleef's AVX2 exp, exported by libtorch_cpu: ATen's AVX2 softmax takes its exponentials from it.
-extern "C" __m256 Sleef_expf8_u10avx2(__m256);
+// ATen's AVX2 softmax takes its exponentials from Sleef's AVX2 exp (nn/simd.hpp), as the
+// softmax here does.
 
 namespace genbox::detection {
 namespace {

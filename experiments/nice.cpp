@@ -288,8 +288,8 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   // The step timed in blocks alternating with its own matmuls alone (common/matmul.hpp).
   const int64_t local_batch = c.train.batch_size / world.size();
   const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
-  const StepAgainstMatmuls timing =
-      time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls, torch::kFloat32, device);
+  const StepAgainstMatmuls timing = time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls,
+                                                              torch::kFloat32, device, [&] { world.barrier(); });
   const double train_seconds = timing.step_seconds;
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;

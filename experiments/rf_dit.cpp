@@ -342,11 +342,10 @@ int bench(RfConfig& c, const CommandLine& cli) {
   DitOptions options = dit_options(c, data);
   const int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
   const double step_flops = 3 * dit_forward_flops(options) * double(local_batch);
+  const auto dtype = c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   const StepAgainstMatmuls timing = time_step_against_matmuls(
-      train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}},
-      c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32, device);
-  const double train_seconds = timing.step_seconds;
-
+      train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}}, dtype, device,
+      [&] { world.barrier(); });
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);
@@ -361,13 +360,13 @@ int bench(RfConfig& c, const CommandLine& cli) {
                            {"parameters", parameter_count(*model.module())},
                            {"batch_size", c.train.batch_size},
                            {"sample_steps", c.sample.steps},
-                           {"model_matmul_gflops", step_flops * double(steps) / train_seconds / 1e9},
+                           {"model_matmul_gflops", step_flops * double(steps) / timing.step_seconds / 1e9},
                            {"best_block_matmul_gflops", timing.best_step_gflops},
                            {"plain_matmul_gflops", timing.plain_gflops},
                            {"efficiency", timing.efficiency},
                            {"efficiency_blocks", timing.blocks}};
   print_bench(world, result,
-              {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
+              {{"train_images_per_s", {double(steps * local_batch), timing.step_seconds}},
                {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});
   return kExitOk;
 }

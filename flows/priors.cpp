@@ -1,16 +1,13 @@
 #include "flows/priors.hpp"
 
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <stdexcept>
 #include <utility>
 
-// Sleef's AVX2 exp and log1p, exported by libtorch_cpu (ATen's own vectorised kernels call them).
-extern "C" __m256 Sleef_expf8_u10avx2(__m256);
-extern "C" __m256 Sleef_log1pf8_u10avx2(__m256);
+#include "nn/simd.hpp"
 
 namespace genbox::flows {
 
@@ -68,8 +65,7 @@ __attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, floa
   }
 }
 
-void logistic_rows(const float* z, float* out, float* slope, int64_t cols, bool sum_rows, int64_t begin,
-                   int64_t end) {
+void logistic_rows(const float* z, float* out, float* slope, int64_t cols, bool sum_rows, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     float sum = 0;
     for (int64_t j = 0; j < cols; ++j) {
@@ -85,23 +81,20 @@ void logistic_rows(const float* z, float* out, float* slope, int64_t cols, bool 
   }
 }
 
-bool avx2_available() {
-  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return available;
-}
-
-// The same density from ATen ops, for every other device and dtype.
+// The same density from ATen ops, for other devices and dtypes, strided z, and sums of z that is
+// not 2-D.
 std::pair<torch::Tensor, torch::Tensor> logistic_composite(const torch::Tensor& z, bool sum_rows, bool with_slope) {
   torch::Tensor minus_magnitude = z.abs().neg_();
   torch::Tensor density = minus_magnitude.exp().log1p_().mul_(-2).add_(minus_magnitude);
   return {sum_rows ? density.sum(1) : density, with_slope ? z.mul(-0.5).tanh_() : torch::Tensor()};
 }
 
-// z [rows, cols] or any shape when not summed. On NICE's training path this replaces nine ATen
-// passes over each half (abs, neg, exp, log1p, mul, add, sum, mul, tanh) by one.
-std::pair<torch::Tensor, torch::Tensor> logistic_density(const torch::Tensor& z, bool sum_rows, bool with_slope) {
-  const bool fused = z.is_cpu() && z.scalar_type() == torch::kFloat32 && z.is_contiguous() &&
-                     (!sum_rows || z.dim() == 2);
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> logistic_density(const torch::Tensor& z, bool sum_rows, bool with_slope,
+                                                         bool avx2) {
+  const bool fused =
+      z.is_cpu() && z.scalar_type() == torch::kFloat32 && z.is_contiguous() && (!sum_rows || z.dim() == 2);
   if (!fused) return logistic_composite(z, sum_rows, with_slope);
   const int64_t rows = sum_rows ? z.size(0) : 1, cols = sum_rows ? z.size(1) : z.numel();
   torch::Tensor out = sum_rows ? torch::empty({rows}, z.options()) : torch::empty_like(z);
@@ -109,7 +102,7 @@ std::pair<torch::Tensor, torch::Tensor> logistic_density(const torch::Tensor& z,
   const float* in = z.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
   float* slope_data = with_slope ? slope.data_ptr<float>() : nullptr;
-  const bool avx2 = avx2_available();
+  avx2 = avx2 && nn::avx2_fma_available();
   at::parallel_for(0, rows, kGrainRows, [&](int64_t b, int64_t e) {
     if (avx2)
       logistic_rows_avx2(in, out_data, slope_data, cols, sum_rows, b, e);
@@ -118,6 +111,8 @@ std::pair<torch::Tensor, torch::Tensor> logistic_density(const torch::Tensor& z,
   });
   return {out, slope};
 }
+
+namespace {
 
 class LogisticLogDensity : public torch::autograd::Function<LogisticLogDensity> {
  public:

@@ -1,11 +1,9 @@
 #include "nn/gelu.hpp"
 
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 #include <torch/torch.h>
 
-// Sleef's AVX2 exp, exported by libtorch_cpu (ATen's own vectorised kernels call it).
-extern "C" __m256 Sleef_expf8_u10avx2(__m256);
+#include "nn/simd.hpp"
 
 namespace genbox::nn {
 
@@ -82,10 +80,7 @@ class GeluTanh : public torch::autograd::Function<GeluTanh> {
 
 }  // namespace
 
-bool fused_gelu_available() {
-  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return available;
-}
+bool fused_gelu_available() { return avx2_fma_available(); }
 
 torch::Tensor gelu_tanh(const torch::Tensor& x) {
   if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && x.is_contiguous() && fused_gelu_available())

@@ -21,7 +21,11 @@ def read_idx(stem, root=FASHION_MNIST):
 
 
 def timed_seconds(work, repeats):
-    """genbox's timed_seconds: one untimed warm-up call, then `repeats` timed calls."""
+    """genbox's timed_seconds: one untimed warm-up call, then `repeats` timed calls.
+
+    genbox times its NICE and DiT training steps in blocks between blocks of plain matmuls
+    (common/matmul.hpp), which can only cost it: they refill the caches the steps use.
+    """
     work()
     start = time.perf_counter()
     for _ in range(repeats):

@@ -79,11 +79,14 @@ IdxArray read_idx(const std::string& path) {
 
   // What the header claims is checked against what the file can hold before the buffer is
   // allocated once at that size: a few bytes of gzip cannot claim gigabytes.
-  const uint64_t file_bytes = std::filesystem::file_size(path);
+  std::error_code size_error;
+  const uint64_t file_bytes = std::filesystem::file_size(path, size_error);
+  if (size_error) throw DataError(fmt::format("{}: cannot tell its size: {}", path, size_error.message()));
   const uint64_t header_bytes = 4 + 4 * uint64_t(magic[3]);
-  if (gzdirect(file.file) && file_bytes - header_bytes < uint64_t(elements))
-    throw DataError(fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements,
-                                file_bytes - header_bytes));
+  const uint64_t raw_data_bytes = file_bytes > header_bytes ? file_bytes - header_bytes : 0;
+  if (gzdirect(file.file) && raw_data_bytes < uint64_t(elements))
+    throw DataError(
+        fmt::format("{}: truncated: header says {} bytes of data, found {}", path, elements, raw_data_bytes));
   if (uint64_t(elements) > file_bytes * kMaxDeflateRatio)
     throw DataError(fmt::format("{}: corrupt: header says {} bytes of data, more than {} compressed bytes can hold",
                                 path, elements, file_bytes));

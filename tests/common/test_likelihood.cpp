@@ -17,9 +17,11 @@ TEST_CASE("bits/dim: a uniform density on the unit cube scores exactly 8") {
 }
 
 TEST_CASE("one-pass dequantization equals (pixels + uniform_noise) / 256 bit for bit") {
-  // 3 x 5000 pixels cover every value and several parallel chunks; a strided view takes the
-  // ATen path, so both implementations see the same generator state.
-  torch::Tensor pixels = torch::arange(15000, torch::kLong).remainder(256).to(torch::kUInt8).reshape({3, 5000});
+  // 3 x 20000 pixels cover every value and, on two threads, more than one parallel chunk; a
+  // strided view takes the ATen path, so both implementations see the same generator state.
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::Tensor pixels = torch::arange(60000, torch::kLong).remainder(256).to(torch::kUInt8).reshape({3, 20000});
   torch::Tensor fused = dequantize(pixels, at::make_generator<at::CPUGeneratorImpl>(4));
   torch::Tensor by_ops =
       uniform_noise(pixels.sizes(), at::make_generator<at::CPUGeneratorImpl>(4)).add_(pixels).div_(256.0);
@@ -27,6 +29,7 @@ TEST_CASE("one-pass dequantization equals (pixels + uniform_noise) / 256 bit for
   torch::Tensor strided = pixels.t().contiguous().t();
   CHECK_FALSE(strided.is_contiguous());
   CHECK(torch::equal(dequantize(strided, at::make_generator<at::CPUGeneratorImpl>(4)), by_ops));
+  at::set_num_threads(previous_threads);
 }
 
 TEST_CASE("dequantized pixels fill their 1/256 bin uniformly") {

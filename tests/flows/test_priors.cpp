@@ -67,33 +67,60 @@ TEST_CASE("prior samples have the prior's moments, scaled by the temperature") {
 }
 
 TEST_CASE("the one-pass float32 logistic density and slope match the float64 ATen ops") {
-  // 3 rows of 37 columns: four 8-wide blocks and a 5-column tail per row; values from the far
-  // tails through zero (both signs).
-  torch::Tensor z64 = torch::linspace(-40.0, 40.0, 3 * 37, torch::kFloat64).reshape({3, 37});
+  // 200 rows of 37 columns: four 8-wide blocks and a 5-column tail per row, more rows than two
+  // threads' grains; values from the far tails through zero (both signs).
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::Tensor z64 = torch::linspace(-40.0, 40.0, 200 * 37, torch::kFloat64).reshape({200, 37});
   z64.index_put_({1, 5}, 0.0);
   z64.index_put_({2, 30}, -0.0);
+  torch::Tensor weights = torch::linspace(-2.0, 3.0, 200, torch::kFloat64);
   for (bool sum_rows : {true, false}) {
     CAPTURE(sum_rows);
-    torch::Tensor weights = torch::tensor({0.5, -2.0, 3.0}, torch::kFloat64);
     auto density_of = [&](const torch::Tensor& z) {
       return sum_rows ? Prior{"logistic"}.log_prob(z) : logistic_log_prob(z);
     };
+    auto weighted = [&](const torch::Tensor& d) {
+      torch::Tensor w = weights.to(d.scalar_type());
+      return (sum_rows ? d * w : d * w.unsqueeze(1)).sum();
+    };
     torch::Tensor leaf64 = z64.clone().requires_grad_(true);
     torch::Tensor expected = density_of(leaf64);
-    (sum_rows ? expected * weights : expected * weights.unsqueeze(1)).sum().backward();
+    weighted(expected).backward();
     torch::Tensor leaf32 = z64.to(torch::kFloat32).requires_grad_(true);
     torch::Tensor got = density_of(leaf32);
-    (sum_rows ? got * weights.to(torch::kFloat32) : got * weights.to(torch::kFloat32).unsqueeze(1)).sum().backward();
+    weighted(got).backward();
     CHECK(got.sizes() == expected.sizes());
     // Float32 rounding: 1 ulp per exp/log1p (Sleef u10) plus a 37-term sum, far inside 1e-5.
     CHECK(torch::allclose(got.to(torch::kFloat64), expected.detach(), 1e-5, 1e-5));
     CHECK(torch::allclose(leaf32.grad().to(torch::kFloat64), leaf64.grad(), 1e-5, 1e-6));
+    // The portable loop against the AVX2 one (the same loop twice on a CPU without AVX2).
+    torch::Tensor z32 = z64.to(torch::kFloat32);
+    auto [avx2_density, avx2_slope] = logistic_density(z32, sum_rows, true);
+    auto [portable_density, portable_slope] = logistic_density(z32, sum_rows, true, false);
+    CHECK(torch::allclose(avx2_density, portable_density, 1e-6, 1e-5));
+    CHECK(torch::allclose(avx2_slope, portable_slope, 1e-6, 1e-7));
+    CHECK(torch::allclose(portable_slope.to(torch::kFloat64), (-0.5 * z64).tanh(), 1e-6, 1e-7));
   }
-  // The slope is -tanh(z / 2): negative for z > 0, 0 at 0, +1 deep in the left tail.
-  torch::Tensor z = torch::tensor({{-40.0f, 0.0f, 1.0f, 40.0f}}).requires_grad_(true);
-  Prior{"logistic"}.log_prob(z).sum().backward();
-  CHECK(z.grad()[0][0].item<float>() == 1.0f);
-  CHECK(z.grad()[0][1].item<float>() == 0.0f);
-  CHECK(z.grad()[0][2].item<float>() == doctest::Approx(-std::tanh(0.5)).epsilon(1e-6));
-  CHECK(z.grad()[0][3].item<float>() == -1.0f);
+  at::set_num_threads(previous_threads);
+}
+
+TEST_CASE("the logistic slope is -tanh(z / 2) in both loops: -0 at +0, +1 deep in the left tail") {
+  // 9 columns: one 8-wide block and a 1-column tail.
+  torch::Tensor z = torch::tensor({{-40.0f, -0.0f, 0.0f, 1.0f, 40.0f, -3.0f, 0.5f, 2.0f, -1.0f}});
+  for (bool avx2 : {true, false}) {
+    CAPTURE(avx2);
+    torch::Tensor slope = logistic_density(z, true, true, avx2).second;
+    CHECK(slope[0][0].item<float>() == 1.0f);
+    CHECK(slope[0][1].item<float>() == 0.0f);
+    CHECK_FALSE(std::signbit(slope[0][1].item<float>()));
+    CHECK(std::signbit(slope[0][2].item<float>()));
+    CHECK(slope[0][3].item<float>() == doctest::Approx(-std::tanh(0.5)).epsilon(1e-6));
+    CHECK(slope[0][4].item<float>() == -1.0f);
+    CHECK(slope[0][8].item<float>() == doctest::Approx(std::tanh(0.5)).epsilon(1e-6));
+  }
+  // What autograd hands back is the same slope times the incoming gradient.
+  torch::Tensor leaf = z.clone().requires_grad_(true);
+  Prior{"logistic"}.log_prob(leaf).sum().backward();
+  CHECK(torch::equal(leaf.grad(), logistic_density(z, true, true).second));
 }
