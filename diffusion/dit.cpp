@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <stdexcept>
 
+#include "diffusion/adaln.hpp"
 #include "nn/position.hpp"
 
 namespace genbox::diffusion {
@@ -10,15 +11,6 @@ namespace genbox::diffusion {
 namespace {
 // Layer norm without a learnable affine map: the adaLN modulation takes that role.
 torch::Tensor plain_layer_norm(const torch::Tensor& x) { return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6); }
-
-// x * (1 + scale) + shift, and x + gate * y, each one op over the tokens (not two or three).
-torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
-  return torch::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
-}
-
-torch::Tensor gated_residual(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
-  return torch::addcmul(x, gate.unsqueeze(1), y);
-}
 
 void zero_linear(torch::nn::Linear& layer) {
   torch::NoGradGuard no_grad;
