@@ -19,9 +19,6 @@
 #include "detection/box_ops.hpp"
 #include "nn/simd.hpp"
 
-// ATen's AVX2 softmax takes its exponentials from Sleef's AVX2 exp (nn/simd.hpp), as the
-// softmax here does.
-
 namespace genbox::detection {
 namespace {
 void check_inputs(const torch::Tensor& logits, const torch::Tensor& boxes, const std::vector<Targets>& targets) {
@@ -319,13 +316,15 @@ class HostCosts {
     for (int64_t j = 0; j < n_; ++j) {
       const int64_t k = label[j];
       double* row = &class_rows_[static_cast<size_t>(k * queries_)];
-      if (!filled_[k] && own_softmax_) {
-        const float* p = &probabilities_[static_cast<size_t>(k * padded_queries_)];
-        for (int64_t i = 0; i < queries_; ++i) row[i] = double(-p[i] * class_weight);
-      } else if (!filled_[k]) {
-        for (int64_t i = 0; i < queries_; ++i) row[i] = double(class_costs[i * classes_ + k]);
+      if (!filled_[k]) {
+        if (own_softmax_) {
+          const float* p = &probabilities_[static_cast<size_t>(k * padded_queries_)];
+          for (int64_t i = 0; i < queries_; ++i) row[i] = double(-p[i] * class_weight);
+        } else {
+          for (int64_t i = 0; i < queries_; ++i) row[i] = double(class_costs[i * classes_ + k]);
+        }
+        filled_[k] = 1;
       }
-      filled_[k] = 1;
       target_class_cost_[j] = row;
     }
   }

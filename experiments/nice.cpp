@@ -267,7 +267,7 @@ int export_weights(const NiceConfig& c, const CommandLine& cli) {
 int bench(NiceConfig& c, const CommandLine& cli) {
   torch::Device device = setup_device(c.device, c.run.seed);
   World world = join_world(c.distributed, device);
-  world.local_batch(c.train.batch_size, "train.batch_size");
+  const int64_t local_batch = world.local_batch(c.train.batch_size, "train.batch_size");
   int64_t steps = cli.integer_option("steps").value_or(20);
   Data data = load_data(c, device, true);
   Nice model(model_options(c, data.dim()));
@@ -286,7 +286,6 @@ int bench(NiceConfig& c, const CommandLine& cli) {
     optimizer->step();
   };
   // The step timed in blocks alternating with its own matmuls alone (common/matmul.hpp).
-  const int64_t local_batch = c.train.batch_size / world.size();
   const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
   const StepAgainstMatmuls timing = time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls,
                                                               torch::kFloat32, device, [&] { world.barrier(); });

@@ -23,6 +23,21 @@ inline void logistic_element(float z, float& density, float& slope) {
   slope = std::copysign((1.0f - e) / (1.0f + e), -z);
 }
 
+// Columns [from, cols) of one row zr: the density per element into dr, or added to `sum`
+// (returned), and the slope into sr when it is not null.
+float logistic_columns(const float* zr, float* dr, float* sr, int64_t from, int64_t cols, bool sum_rows, float sum) {
+  for (int64_t j = from; j < cols; ++j) {
+    float d, s;
+    logistic_element(zr[j], d, s);
+    if (sum_rows)
+      sum += d;
+    else
+      dr[j] = d;
+    if (sr) sr[j] = s;
+  }
+  return sum;
+}
+
 // One pass over rows [begin, end) of z [rows, cols]: the density per element (out has z's shape)
 // or summed per row (out [rows]), and the slope when `slope` is not null.
 __attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, float* out, float* slope, int64_t cols,
@@ -36,9 +51,9 @@ __attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, floa
     int64_t j = 0;
     for (; j + 8 <= cols; j += 8) {
       const __m256 v = _mm256_loadu_ps(zr + j);
-      const __m256 a = _mm256_andnot_ps(sign, v);
-      const __m256 e = Sleef_expf8_u10avx2(_mm256_xor_ps(a, sign));
-      const __m256 d = _mm256_fnmadd_ps(two, Sleef_log1pf8_u10avx2(e), _mm256_xor_ps(a, sign));
+      const __m256 minus_magnitude = _mm256_or_ps(v, sign);
+      const __m256 e = Sleef_expf8_u10avx2(minus_magnitude);
+      const __m256 d = _mm256_fnmadd_ps(two, Sleef_log1pf8_u10avx2(e), minus_magnitude);
       if (sum_rows)
         acc = _mm256_add_ps(acc, d);
       else
@@ -51,32 +66,17 @@ __attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, floa
     }
     float lanes[8];
     _mm256_storeu_ps(lanes, acc);
-    float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-    for (; j < cols; ++j) {
-      float d, s;
-      logistic_element(zr[j], d, s);
-      if (sum_rows)
-        sum += d;
-      else
-        dr[j] = d;
-      if (sr) sr[j] = s;
-    }
+    const float lane_sum =
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    const float sum = logistic_columns(zr, dr, sr, j, cols, sum_rows, lane_sum);
     if (sum_rows) out[r] = sum;
   }
 }
 
 void logistic_rows(const float* z, float* out, float* slope, int64_t cols, bool sum_rows, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
-    float sum = 0;
-    for (int64_t j = 0; j < cols; ++j) {
-      float d, s;
-      logistic_element(z[r * cols + j], d, s);
-      if (sum_rows)
-        sum += d;
-      else
-        out[r * cols + j] = d;
-      if (slope) slope[r * cols + j] = s;
-    }
+    const float sum = logistic_columns(z + r * cols, sum_rows ? nullptr : out + r * cols,
+                                       slope ? slope + r * cols : nullptr, 0, cols, sum_rows, 0.0f);
     if (sum_rows) out[r] = sum;
   }
 }
