@@ -1,12 +1,14 @@
 #include "base/fsutil.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <memory>
 #include <stdexcept>
 
 #include "base/errors.hpp"
@@ -39,14 +41,33 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 }
 
 std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw DataError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
-  // Sized once from the length at open: a metrics file can be 100 MB, and one that is still
-  // growing is read up to that length (its torn tail is the reader's business).
-  std::string content(static_cast<std::size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  in.read(content.data(), static_cast<std::streamsize>(content.size()));
-  content.resize(static_cast<std::size_t>(in.gcount()));
+  auto fail = [&](const std::string& reason) {
+    return DataError(fmt::format("{}: cannot read: {}", path.string(), reason));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw fail(std::strerror(errno));
+  const std::unique_ptr<const int, void (*)(const int*)> closer(&fd, [](const int* f) { ::close(*f); });
+  struct stat info {};
+  if (fstat(fd, &info) != 0) throw fail(std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw DataError(fmt::format("{}: is a directory, not a file", path.string()));
+  // A regular file is read up to its length at open: a metrics file can be 100 MB, and one
+  // that is still growing is read up to that length (its torn tail is the reader's business).
+  // Anything else (a pipe, a device) is read to its end.
+  const bool regular = S_ISREG(info.st_mode);
+  std::string content(regular ? static_cast<std::size_t>(info.st_size) : 0, '\0');
+  std::size_t filled = 0;
+  for (;;) {
+    if (filled == content.size()) {
+      if (regular) break;
+      content.resize(content.size() + (1 << 16));
+    }
+    const ssize_t got = ::read(fd, content.data() + filled, content.size() - filled);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw fail(std::strerror(errno));
+    if (got == 0) break;
+    filled += static_cast<std::size_t>(got);
+  }
+  content.resize(filled);
   return content;
 }
 
@@ -59,6 +80,14 @@ nlohmann::json parse_json(const std::string& text, const std::string& source, in
   } catch (const nlohmann::json::exception& e) {
     throw DataError(fmt::format("{}: not valid JSON ({})", source, e.what()));
   }
+}
+
+std::string json_kind(const nlohmann::json& value) {
+  if (value.is_null()) return "null";
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+  if (value.is_number()) return "the number " + value.dump();
+  if (value.is_string()) return "a string";
+  return value.is_array() ? "an array" : "an object";
 }
 
 }  // namespace genbox

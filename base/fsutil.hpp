@@ -18,6 +18,10 @@ std::string read_file(const std::filesystem::path& path);
 // malformed or deeper is a DataError naming the source, never a crash on a hostile file.
 nlohmann::json parse_json(const std::string& text, const std::string& source, int max_depth = 64);
 
+// What a JSON value is, for messages about a file whose value has the wrong type: "a string",
+// "an array", "null", "the number -3", ...
+std::string json_kind(const nlohmann::json& value);
+
 // A temporary name beside `path` for an atomic replace of it.
 std::filesystem::path temporary_sibling(const std::filesystem::path& path);
 

@@ -26,6 +26,29 @@ std::shared_ptr<std::FILE> open_append(const std::filesystem::path& path) {
   return std::shared_ptr<std::FILE>(f, std::fclose);
 }
 
+// What genbox reads back from a run's meta.json must have the type it wrote: a file edited by
+// hand or damaged is refused naming the file, the key and the type expected.
+void check_meta_fields(const nlohmann::json& meta, const std::filesystem::path& path) {
+  struct Field {
+    const char* key;
+    const char* expected;
+    bool (*fits)(const nlohmann::json&);
+  };
+  static const Field fields[] = {
+      {"experiment", "a string", [](const nlohmann::json& v) { return v.is_string(); }},
+      {"status", "a string", [](const nlohmann::json& v) { return v.is_string(); }},
+      {"step", "a whole number >= 0", [](const nlohmann::json& v) { return v.is_number_unsigned(); }},
+      {"wall_time_s", "a number >= 0", [](const nlohmann::json& v) { return v.is_number() && v.get<double>() >= 0; }},
+      {"resumed", "an array", [](const nlohmann::json& v) { return v.is_array(); }},
+  };
+  for (const Field& field : fields) {
+    auto found = meta.find(field.key);
+    if (found != meta.end() && !field.fits(*found))
+      throw DataError(fmt::format("{}: \"{}\" must be {}, not {}; the run's meta.json is damaged", path.string(),
+                                  field.key, field.expected, json_kind(*found)));
+  }
+}
+
 std::string format_utc(const char* pattern) {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
@@ -85,6 +108,7 @@ Run Run::open(const std::filesystem::path& dir) {
   run.meta_ = parse_json(read_file(meta_path), meta_path.string());
   if (!run.meta_.is_object())
     throw DataError(fmt::format("{}: not a JSON object; the run's meta.json is damaged", meta_path.string()));
+  check_meta_fields(run.meta_, meta_path);
   run.elapsed_before_ = run.meta_.value("wall_time_s", 0.0);
   run.metrics_ = open_append(dir / "metrics.jsonl");
   // A run killed mid-write leaves a torn last line; new lines must not be glued onto it.

@@ -13,6 +13,7 @@
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
+#include "common/zip_integrity.hpp"
 
 namespace genbox {
 
@@ -35,30 +36,13 @@ std::vector<at::Generator> generators() {
   return out;
 }
 
-// FNV-1a over the names, shapes and bytes of a list of tensors: what a checkpoint stores beside
-// them and checks on load, so that damaged bytes are an error and not silently wrong weights.
-int64_t checksum(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-  uint64_t hash = 14695981039346656037ull;
-  auto mix = [&](const void* data, size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
-  };
-  for (const auto& [name, tensor] : tensors) {
-    mix(name.data(), name.size());
-    torch::Tensor host = tensor.detach().cpu().contiguous();
-    for (int64_t size : host.sizes()) mix(&size, sizeof(size));
-    mix(host.data_ptr(), host.nbytes());
-  }
-  return static_cast<int64_t>(hash);
-}
-
-// Reads `prefix`/name for each tensor into place, refusing any shape that does not fit and a
-// file whose tensors do not match their stored checksum.
+// Reads `prefix`/name for each tensor into place, refusing any shape that does not fit. The
+// bytes were verified whole before (common/zip_integrity.hpp).
 void read_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
                   const std::vector<std::pair<std::string, torch::Tensor>>& targets,
                   const std::filesystem::path& path) {
   torch::NoGradGuard no_grad;
-  std::vector<std::pair<std::string, torch::Tensor>> stored_tensors;
+  std::vector<torch::Tensor> stored_tensors;
   for (const auto& [name, target] : targets) {
     torch::Tensor stored;
     if (!archive.try_read(prefix + "/" + name, stored))
@@ -67,19 +51,14 @@ void read_tensors(torch::serialize::InputArchive& archive, const std::string& pr
     if (stored.sizes() != target.sizes())
       throw DataError(fmt::format("{}: tensor '{}/{}' has shape {} in the file but {} in the model", path.string(),
                                   prefix, name, fmt::join(stored.sizes(), "x"), fmt::join(target.sizes(), "x")));
-    stored_tensors.emplace_back(name, stored);
+    stored_tensors.push_back(stored);
   }
-  torch::Tensor expected;
-  if (archive.try_read("checksum/" + prefix, expected) && expected.item<int64_t>() != checksum(stored_tensors))
-    throw DataError(
-        fmt::format("{}: damaged: the {} tensors do not match the checksum saved with them", path.string(), prefix));
-  for (size_t i = 0; i < targets.size(); ++i) targets[i].second.detach().copy_(stored_tensors[i].second);
+  for (size_t i = 0; i < targets.size(); ++i) targets[i].second.detach().copy_(stored_tensors[i]);
 }
 
 void write_tensors(torch::serialize::OutputArchive& archive, const std::string& prefix,
                    const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   for (const auto& [name, tensor] : tensors) archive.write(prefix + "/" + name, tensor.detach());
-  archive.write("checksum/" + prefix, torch::tensor(checksum(tensors), torch::kInt64));
 }
 
 // From the file, or from `bytes` when given (a copy of the file that rank 0 broadcast).
@@ -124,61 +103,6 @@ class AddressSpaceCap {
   bool active_ = false;
 };
 
-// A checkpoint is a zip archive. LibTorch allocates each entry at the size its directory
-// claims, so a damaged directory could ask for gigabytes: every entry's sizes must fit in the
-// file before LibTorch reads it. Every read here is bounds-checked: the directory itself may lie.
-void check_zip_sizes(const std::string& bytes, const std::filesystem::path& path) {
-  auto damaged = [&](const std::string& why) {
-    return DataError(fmt::format("{}: not a readable checkpoint ({})", path.string(), why));
-  };
-  const uint64_t n = bytes.size();
-  // Little-endian unsigned of `width` bytes at `at`, which must lie inside the file.
-  auto read = [&](uint64_t at, int width) {
-    if (at > n || n - at < uint64_t(width)) throw damaged("a zip directory pointing outside the file");
-    uint64_t value = 0;
-    for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
-    return value;
-  };
-  if (n < 22) throw damaged("no zip directory");
-  uint64_t end = n;  // the end-of-central-directory record, searched from the back
-  for (uint64_t i = n - 22; n - i <= 65557; --i) {
-    if (read(i, 4) == 0x06054b50) {
-      end = i;
-      break;
-    }
-    if (i == 0) break;
-  }
-  if (end == n) throw damaged("no zip directory");
-  uint64_t entries = read(end + 10, 2), at = read(end + 16, 4);
-  if (at == 0xffffffff || entries == 0xffff) {
-    // Zip64: the locator just before points at the zip64 end record.
-    if (end < 20 || read(end - 20, 4) != 0x07064b50) throw damaged("a broken zip64 locator");
-    uint64_t record = read(end - 12, 8);
-    if (read(record, 4) != 0x06064b50) throw damaged("a broken zip64 directory");
-    entries = read(record + 32, 8);
-    at = read(record + 48, 8);
-  }
-  for (uint64_t e = 0; e < entries; ++e) {
-    if (read(at, 4) != 0x02014b50) throw damaged("a broken zip directory entry");
-    uint64_t compressed = read(at + 20, 4), size = read(at + 24, 4);
-    const uint64_t name = read(at + 28, 2), extra = read(at + 30, 2), comment = read(at + 32, 2);
-    const uint64_t extra_begin = at + 46 + name, extra_end = extra_begin + extra;
-    if (extra_end + comment > n) throw damaged("a broken zip directory entry");
-    for (uint64_t x = extra_begin; x + 4 <= extra_end;) {
-      const uint64_t id = read(x, 2), length = read(x + 2, 2);
-      if (x + 4 + length > extra_end) throw damaged("a broken zip extra field");
-      if (id == 0x0001) {  // zip64 sizes, present only for the fields that overflowed
-        uint64_t field = x + 4;
-        if (size == 0xffffffff && field + 8 <= x + 4 + length) size = read(field, 8), field += 8;
-        if (compressed == 0xffffffff && field + 8 <= x + 4 + length) compressed = read(field, 8);
-      }
-      x += 4 + length;
-    }
-    if (size > n || compressed > n) throw damaged(fmt::format("an entry claims {} bytes in a file of {}", size, n));
-    at = extra_end + comment;
-  }
-}
-
 torch::serialize::InputArchive open_archive(const std::filesystem::path& path, const std::string* bytes = nullptr) {
   if (!bytes && !std::filesystem::exists(path)) throw DataError(fmt::format("{}: no such checkpoint", path.string()));
   std::string read;
@@ -186,7 +110,8 @@ torch::serialize::InputArchive open_archive(const std::filesystem::path& path, c
     read = read_file(path);
     bytes = &read;
   }
-  check_zip_sizes(*bytes, path);
+  // Every byte is checked before LibTorch parses any: a damaged file loads nothing.
+  verify_zip(*bytes, path.string());
   torch::serialize::InputArchive archive;
   reading(path, [&] {
     // A damaged pickle inside can make LibTorch's unpickler allocate gigabytes it then fills; the
@@ -231,6 +156,7 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
     bytes.append(static_cast<const char*>(data), size);
     return size;
   });
+  seal_zip(bytes);
   write_file_atomic(path, bytes);
 }
 

@@ -1,5 +1,6 @@
 // One checkpoint file holds everything a run needs to continue exactly: model, EMA, optimizer
-// state, step, sampler position, best metric and RNG states. Written atomically.
+// state, step, sampler position, best metric and RNG states. Written atomically and sealed with
+// a CRC-32 of every byte; every byte is verified before any is used (common/zip_integrity.hpp).
 #pragma once
 
 #include <torch/nn/module.h>
@@ -22,8 +23,8 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
                      torch::optim::Optimizer* optimizer, const TrainingState& state);
 
 // Restores what the file holds into the given objects (any may be null) and, with restore_rng,
-// the CPU and CUDA generator states. Throws DataError naming the file on a corrupt file and the
-// first tensor whose shape does not fit the model.
+// the CPU and CUDA generator states. Throws DataError naming the file on a damaged file (and the
+// damaged entry) and the first tensor whose shape does not fit the model.
 TrainingState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, Ema* ema,
                               torch::optim::Optimizer* optimizer, bool restore_rng);
 

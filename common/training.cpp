@@ -10,13 +10,13 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
-#include <tuple>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
 #include "base/signals.hpp"
 #include "common/device.hpp"
 #include "common/program.hpp"
+#include "common/zip_integrity.hpp"
 
 namespace genbox {
 
@@ -57,13 +57,21 @@ nlohmann::json resume_changes(const Schema& schema) {
   return changed;
 }
 
-// The newest checkpoint that loads: last.pt, or when it is damaged the newest numbered one.
-// Returns its path and bytes; checking loads it into the model (the caller loads it again).
-std::pair<std::string, std::string> intact_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
-                                                      Ema* ema, torch::optim::Optimizer& optimizer) {
+// The newest intact checkpoint: last.pt, or when it is damaged the newest intact numbered one,
+// with its path, its bytes and, when it is not last.pt, why last.pt was passed over. Every byte
+// is verified before one is used (common/zip_integrity.hpp).
+struct IntactCheckpoint {
+  std::string path, bytes, fallback_reason;
+};
+
+IntactCheckpoint intact_checkpoint(const std::filesystem::path& dir) {
+  // The resume's next save renames a new last.pt over this one, which fails on a directory.
+  std::error_code error;
+  if (std::filesystem::is_directory(dir / "last.pt", error))
+    throw DataError(fmt::format("{}: is a directory, not a file; the resume would write it: move it away first",
+                                (dir / "last.pt").string()));
   std::vector<std::filesystem::path> candidates = {dir / "last.pt"};
   std::vector<std::filesystem::path> numbered;
-  std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error))
     if (entry.path().filename().string().rfind("step_", 0) == 0 && entry.path().extension() == ".pt")
       numbered.push_back(entry.path());
@@ -74,10 +82,8 @@ std::pair<std::string, std::string> intact_checkpoint(const std::filesystem::pat
     if (!std::filesystem::exists(path)) continue;
     try {
       std::string bytes = read_file(path);
-      load_checkpoint_bytes(bytes, path, model, ema, &optimizer, false);
-      if (!first_failure.empty())
-        fmt::print("{}; resuming from {}, the newest intact checkpoint\n", first_failure, path.string());
-      return {path.string(), bytes};
+      verify_zip(bytes, path.string());
+      return {path.string(), std::move(bytes), first_failure};
     } catch (const DataError& e) {
       if (first_failure.empty()) first_failure = e.what();
     }
@@ -109,7 +115,7 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
   const CommandLine& cli = *spec.cli;
   resumed_ = !cli.resume_dir.empty();
   nlohmann::json changed = nlohmann::json::object();
-  std::string resumed_from;
+  std::string resumed_from, fallback_note;
   if (resumed_) {
     // Everything is checked before anything is written: a resume that fails leaves the run as
     // it was. Rank 0 reads the checkpoint and sends its bytes, so other machines need no copy.
@@ -119,7 +125,12 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
     if (world.is_main()) {
       opened.emplace(Run::open(cli.resume_dir));
       opened->lock();
-      std::tie(resumed_from, bytes) = intact_checkpoint(opened->checkpoints_dir(), model, ema, optimizer);
+      IntactCheckpoint intact = intact_checkpoint(opened->checkpoints_dir());
+      if (!intact.fallback_reason.empty())
+        fallback_note =
+            fmt::format("{}; resuming from {}, the newest intact checkpoint", intact.fallback_reason, intact.path);
+      resumed_from = intact.path;
+      bytes = std::move(intact.bytes);
     }
     bytes = world.broadcast_bytes(bytes);
     state_ =
@@ -161,6 +172,7 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
     log(fmt::format(
         "run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(), torch::get_num_threads(),
         world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name()) : ""));
+    if (!fallback_note.empty()) log(fallback_note);
     if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, resumed_from));
     for (const auto& [key, values] : changed.items())
       log(fmt::format("the resume changes {}: {} -> {}", key, values[0].get<std::string>(),

@@ -7,11 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 #include <type_traits>
 
 #include "base/errors.hpp"
@@ -56,11 +54,7 @@ const json& array_of(const json& root, const char* key, const std::filesystem::p
 }
 
 json parse_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open the annotation file", file.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  json root = parse_json(text.str(), file.string());
+  json root = parse_json(read_file(file), file.string());
   if (!root.is_object()) throw DataError(fmt::format("{}: a COCO file holds a JSON object", file.string()));
   return root;
 }

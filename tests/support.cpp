@@ -7,7 +7,10 @@
 #include <chrono>
 #include <thread>
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
+
+#include <cstring>
 
 #include "common/data/idx.hpp"
 #include "common/distributed.hpp"
@@ -110,6 +113,60 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::p
     if ((key.rfind("model/", 0) == 0 || key.rfind("ema/", 0) == 0) && archive.try_read(key, value)) out[key] = value;
   }
   return out;
+}
+
+std::vector<CheckpointRecord> checkpoint_records(const std::filesystem::path& path) {
+  caffe2::serialize::PyTorchStreamReader reader(path.string());
+  std::vector<CheckpointRecord> records;
+  for (const std::string& name : reader.getAllRecords()) {
+    auto [data, size] = reader.getRecord(name);
+    records.push_back({name, reader.getRecordOffset(name), size});
+  }
+  return records;
+}
+
+namespace {
+void gather_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                    std::map<std::string, torch::Tensor>& out) {
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor tensor;
+    torch::serialize::InputArchive nested;
+    if (archive.try_read(key, tensor))
+      out[prefix + key] = tensor;
+    else if (archive.try_read(key, nested))
+      gather_tensors(nested, prefix + key + "/", out);
+  }
+}
+}  // namespace
+
+std::map<std::string, torch::Tensor> all_checkpoint_tensors(const std::filesystem::path& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  std::map<std::string, torch::Tensor> out;
+  gather_tensors(archive, "", out);
+  return out;
+}
+
+CheckpointRecord record_holding(const std::filesystem::path& path, const torch::Tensor& tensor) {
+  const torch::Tensor host = tensor.detach().cpu().contiguous();
+  const std::string bytes = read_text(path);
+  for (const CheckpointRecord& record : checkpoint_records(path))
+    if (record.size == host.nbytes() && record.offset + record.size <= bytes.size() &&
+        std::memcmp(bytes.data() + record.offset, host.data_ptr(), record.size) == 0)
+      return record;
+  throw std::runtime_error(path.string() + ": no record holds the tensor's bytes");
+}
+
+CheckpointRecord record_named(const std::filesystem::path& path, const std::string& name) {
+  for (const CheckpointRecord& record : checkpoint_records(path))
+    if (record.name == name) return record;
+  throw std::runtime_error(path.string() + ": no record " + name);
+}
+
+void flip_in_record(const std::filesystem::path& path, const CheckpointRecord& record, uint64_t at) {
+  std::string bytes = read_text(path);
+  bytes.at(record.offset + at) ^= 0xff;
+  write_text(path, bytes);
 }
 
 int64_t checkpoint_step(const std::filesystem::path& path) {

@@ -92,6 +92,23 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::p
 // The step a checkpoint file was saved at.
 int64_t checkpoint_step(const std::filesystem::path& path);
 
+// A record of a checkpoint's zip archive as LibTorch's own reader (miniz) finds it: its name
+// without the archive's folder ("data/3", "data.pkl") and where its bytes lie in the file.
+struct CheckpointRecord {
+  std::string name;
+  uint64_t offset = 0, size = 0;
+};
+std::vector<CheckpointRecord> checkpoint_records(const std::filesystem::path& path);
+// Every tensor a checkpoint holds, nested archives included, by key path ("model/weight",
+// "optimizer/...", "rng/0").
+std::map<std::string, torch::Tensor> all_checkpoint_tensors(const std::filesystem::path& path);
+// The record whose bytes are exactly the tensor's (the first, should two hold the same bytes).
+CheckpointRecord record_holding(const std::filesystem::path& path, const torch::Tensor& tensor);
+// The record named `name` ("data.pkl").
+CheckpointRecord record_named(const std::filesystem::path& path, const std::string& name);
+// Flips the bits of one byte of the file, `at` bytes into `record`.
+void flip_in_record(const std::filesystem::path& path, const CheckpointRecord& record, uint64_t at = 0);
+
 // Starts a shell command line in the background, the program taking the shell's process (so the
 // pid returned is the program's: signals reach it). Leading VAR=value assignments are allowed.
 pid_t spawn(const std::string& command);

@@ -1,4 +1,4 @@
-// A corpus of malformed inputs (134 of them) against the programs as a user runs them: command lines, config
+// A corpus of malformed inputs (165 of them) against the programs as a user runs them: command lines, config
 // files, IDX and COCO data, run directories and checkpoints. Every case must end with its
 // documented exit code and a message naming what is at fault, never a crash (abort, segfault),
 // a stack trace or a hang; and a failed resume leaves the run directory as it was, byte for byte.
@@ -22,7 +22,7 @@ using namespace genbox::testing;
 namespace {
 const std::string kToy =
     " data.dataset=two_moons data.toy_size=500 model.hidden=8 model.hidden_layers=1 train.batch_size=50"
-    " device.threads=1 train.sample_every=0";
+    " device.threads=1 train.sample_every=0 optim.ema_decay=0.9";
 
 void write_gzip(const std::filesystem::path& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
@@ -80,6 +80,25 @@ void flip_bytes(const std::filesystem::path& path, size_t from_end, size_t count
   std::string bytes = read_text(path);
   for (size_t i = 0; i < count && i < from_end; ++i) bytes[bytes.size() - from_end + i] ^= 0x5a;
   write_text(path, bytes);
+}
+
+// Flips one byte in the middle of the first tensor of `group` ("model/", "ema/", "optimizer/",
+// "rng/") in a checkpoint, or of its pickled records when group is "data.pkl".
+void flip_entry(const std::filesystem::path& path, const std::string& group) {
+  CheckpointRecord record;
+  if (group == "data.pkl") {
+    record = record_named(path, group);
+  } else {
+    torch::Tensor chosen;
+    for (const auto& [key, tensor] : all_checkpoint_tensors(path))
+      if (key.rfind(group, 0) == 0 && tensor.numel() > 1) {
+        chosen = tensor;
+        break;
+      }
+    if (!chosen.defined()) throw std::runtime_error(path.string() + ": no tensor under " + group);
+    record = record_holding(path, chosen);
+  }
+  flip_in_record(path, record, record.size / 2);
 }
 }  // namespace
 
@@ -341,7 +360,69 @@ TEST_CASE("malformed inputs end with their exit code and a message naming the fa
          return nice + " train --resume " + r.string() + " train.steps=8";
        },
        3, "no intact numbered checkpoint"},
+      {"resume with a damaged optimizer state in last.pt",
+       [&](auto, auto r) {
+         flip_entry(r / "checkpoints/last.pt", "optimizer/");
+         return nice + " train --resume " + r.string() + " train.steps=6";
+       },
+       0, "checkpoints/last.pt: damaged: entry 'archive/data/"},
+      {"resume falls back past a damaged last.pt to the newest intact numbered checkpoint",
+       [&](auto, auto r) {
+         flip_entry(r / "checkpoints/last.pt", "rng/");
+         return nice + " train --resume " + r.string() + " train.steps=6";
+       },
+       0, "checkpoints/step_0000004.pt, the newest intact checkpoint"},
+      {"resume with last.pt a directory",
+       [&](auto, auto r) {
+         std::filesystem::remove(r / "checkpoints/last.pt");
+         std::filesystem::create_directory(r / "checkpoints/last.pt");
+         return nice + " train --resume " + r.string() + " train.steps=6";
+       },
+       3, "last.pt: is a directory, not a file; the resume would write it: move it away first"},
+      {"resume with the pickled records of every checkpoint damaged",
+       [&](auto, auto r) {
+         for (const auto& e : std::filesystem::directory_iterator(r / "checkpoints")) flip_entry(e.path(), "data.pkl");
+         return nice + " train --resume " + r.string() + " train.steps=8";
+       },
+       3, "(the pickled records: keys, shapes, step and counters) does not match its CRC-32"},
+      {"resume with a meta.json whose step is a string",
+       [&](auto, auto r) {
+         nlohmann::json meta = nlohmann::json::parse(read_text(r / "meta.json"));
+         meta["step"] = "four";
+         write_text(r / "meta.json", meta.dump());
+         return nice + " train --resume " + r.string() + " train.steps=8";
+       },
+       3, "meta.json: \"step\" must be a whole number >= 0, not a string"},
+      {"eval with a meta.json whose resumed is an object",
+       [&](auto, auto r) {
+         nlohmann::json meta = nlohmann::json::parse(read_text(r / "meta.json"));
+         meta["resumed"] = {{"a", 1}};
+         write_text(r / "meta.json", meta.dump());
+         return nice + " eval " + r.string();
+       },
+       3, "meta.json: \"resumed\" must be an array, not an object"},
+      {"eval with best.pt a directory",
+       [&](auto, auto r) {
+         std::filesystem::remove(r / "checkpoints/best.pt");
+         std::filesystem::create_directory(r / "checkpoints/best.pt");
+         return nice + " eval " + r.string();
+       },
+       3, "best.pt: is a directory, not a file"},
       // compare reads whatever it is given.
+      {"compare of a metrics.jsonl that is a directory",
+       [&](auto, auto r) {
+         std::filesystem::remove(r / "metrics.jsonl");
+         std::filesystem::create_directory(r / "metrics.jsonl");
+         return compare + " " + r.string();
+       },
+       0, "metrics.jsonl: is a directory, not a file"},
+      {"compare of a meta.json that is a directory",
+       [&](auto, auto r) {
+         std::filesystem::remove(r / "meta.json");
+         std::filesystem::create_directory(r / "meta.json");
+         return compare + " " + r.string();
+       },
+       3, "meta.json: is a directory, not a file"},
       {"compare of a deeply nested eval.json",
        [&](auto, auto r) {
          write_text(r / "eval.json", "{\"a\": " + nested(100000, '[', ']') + "}");
@@ -350,13 +431,42 @@ TEST_CASE("malformed inputs end with their exit code and a message naming the fa
        0, "nested deeper"},
       {"compare of binary metrics",
        [&](auto, auto r) {
-         write_text(r / "metrics.jsonl", std::string("\x00\x01{\"step\":\xff}\n\x80", 16));
+         write_text(r / "metrics.jsonl", std::string("\x00\x01{\"step\":\xff}\n\x80", 14));
          return compare + " " + r.string();
        },
        0, "nice"},
       {"compare of a file", [&](auto, auto r) { return compare + " " + (r / "config.toml").string(); }, 3,
        "not a directory"},
   };
+
+  // A flipped byte in each kind of entry of best.pt, for every command that reads a checkpoint:
+  // refused, naming the file and the entry.
+  const std::vector<std::pair<std::string, std::string>> commands_reading_checkpoints = {
+      {"eval", ""}, {"sample", ""}, {"inpaint", ""}, {"export", " --safetensors out.safetensors"}};
+  for (const char* group : {"model/", "ema/", "optimizer/", "rng/", "data.pkl"})
+    for (const auto& [command, extra] : commands_reading_checkpoints)
+      cases.push_back({std::string("nice ") + command + " of best.pt with damaged " + group,
+                       [&, group, command = command, extra = extra](auto, auto r) {
+                         flip_entry(r / "checkpoints/best.pt", group);
+                         return nice + " " + command + " " + r.string() + extra;
+                       },
+                       3, "checkpoints/best.pt: damaged: entry 'archive/"});
+  cases.push_back({"detr train with a COCO file that is a directory",
+                   [&](auto d, auto) {
+                     std::filesystem::create_directories(d / "c/annotations/instances_train2017.json");
+                     std::filesystem::create_directories(d / "c/annotations/instances_val2017.json");
+                     std::filesystem::create_directories(d / "c/train2017");
+                     return detr + " train data.source=coco data.root=" + (d / "c").string();
+                   },
+                   3, "2017.json: is a directory, not a file"});
+  cases.push_back({"nice train with an IDX file that is a directory",
+                   [&](auto d, auto) {
+                     write_set(d / "s", idx_header({2, 4, 4}) + std::string(32, '\5'));
+                     std::filesystem::remove(d / "s/train-images-idx3-ubyte");
+                     std::filesystem::create_directory(d / "s/train-images-idx3-ubyte");
+                     return nice + " train data.dataset=idx data.root=" + (d / "s").string();
+                   },
+                   3, "train-images-idx3-ubyte"});
 
   // Generated families: every program against the same kinds of bad override, and an IDX
   // image file cut at every offset of its header and into its data.
