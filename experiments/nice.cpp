@@ -152,13 +152,15 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
   auto record = [&](const Evaluation& e) {
     return t.record_eval(e.json(), e.metric(), Better::kLower, describe_eval(e));
   };
+  if (!t.resumed() && data.images && t.evaluates()) write_training_preview(data, t.samples_dir(), c.run.seed);
   if (!t.resumed()) record(t.evaluates() ? evaluate(model, data, c.eval.batch_size, c.run.seed) : Evaluation{});
 
   // Training loop: every rank draws the global batch and its noise, then keeps its own rows.
   const double dim = double(data.dim());
   while (t.running()) {
-    torch::Tensor x = world.shard(
-        prepare(data, data.train.index_select(0, sampler.next().to(device)), at::detail::getDefaultCPUGenerator()));
+    torch::Tensor x =
+        world.shard(prepare(data, train_rows(data, sampler.next().to(device), at::detail::getDefaultCPUGenerator()),
+                            at::detail::getDefaultCPUGenerator()));
     t.begin_step();
     torch::Tensor loss = -model->log_prob(x).mean();
     double loss_value = t.read_loss(loss);
@@ -277,8 +279,9 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   GradientAverager averager(world, model->parameters(), c.distributed.bucket_mb << 20);
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
   auto train_step = [&] {
-    torch::Tensor x = world.shard(
-        prepare(data, data.train.index_select(0, sampler.next().to(device)), at::detail::getDefaultCPUGenerator()));
+    torch::Tensor x =
+        world.shard(prepare(data, train_rows(data, sampler.next().to(device), at::detail::getDefaultCPUGenerator()),
+                            at::detail::getDefaultCPUGenerator()));
     optimizer->zero_grad();
     torch::Tensor loss = -model->log_prob(x).mean();
     loss.backward();

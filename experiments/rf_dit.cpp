@@ -90,7 +90,7 @@ struct Batch {
 
 Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows, int64_t null_class,
                  at::Generator cpu) {
-  torch::Tensor x0 = to_model_space(data, data.train.index_select(0, rows), cpu);
+  torch::Tensor x0 = to_model_space(data, train_rows(data, rows, cpu), cpu);
   torch::Tensor labels = data.num_classes ? data.train_labels.index_select(0, rows)
                                           : torch::full({x0.size(0)}, null_class, rows.options());
   return {x0, draw_flow_inputs(x0, labels, null_class, c.model.label_dropout, c.flow, cpu)};
@@ -141,9 +141,9 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   auto record = [&](double val) {
     return t.record_eval({{"val_loss", val}}, val, Better::kLower, fmt::format("validation loss {:.4f}", val));
   };
+  if (!t.resumed() && data.images && t.evaluates()) write_training_preview(data, t.samples_dir(), c.run.seed);
   if (!t.resumed()) record(t.evaluates() ? validation_loss(model, data, c) : NAN);
 
-  // Training loop.
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
   while (t.running()) {
     Batch global = draw_batch(data, c, sampler.next().to(device), model.null_class, cpu);

@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "common/data/cifar.hpp"
 #include "common/data/idx.hpp"
 #include "common/distributed.hpp"
 
@@ -84,6 +85,23 @@ void write_tiny_item_set(const std::filesystem::path& root) {
     write_idx((root / (split + "-images-idx3-ubyte")).string(), images);
     write_idx((root / (split + "-labels-idx1-ubyte")).string(), labels);
   }
+}
+
+void write_tiny_cifar10(const std::filesystem::path& root) {
+  std::filesystem::create_directories(root);
+  auto images = [](int64_t n, int64_t offset) {
+    ImageDataset set;
+    set.images = torch::full({n, 3, 32, 32}, 20, torch::kUInt8);
+    set.labels = torch::arange(offset, offset + n, torch::kInt64).remainder(4);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = set.labels[i].item<int64_t>();
+      set.images[i][k % 3].narrow(0, 4 * k, 8).narrow(1, 0, 12).fill_(180 + (offset + i) % 60);
+    }
+    return set;
+  };
+  for (int b = 1; b <= 5; ++b)
+    write_cifar((root / ("data_batch_" + std::to_string(b) + ".bin")).string(), {"cifar10"}, images(8, 8 * (b - 1)));
+  write_cifar((root / "test_batch.bin").string(), {"cifar10"}, images(16, 100));
 }
 
 std::filesystem::path only_run(const std::filesystem::path& out, const std::string& experiment) {

@@ -80,6 +80,10 @@ std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& module);
 // 40 train and 20 test 8x8 IDX items of 4 classes under root: class k is a bright k-th quarter
 // on a dim square. Small enough for end-to-end runs of every experiment.
 void write_tiny_item_set(const std::filesystem::path& root);
+// A tiny CIFAR-10 in its binary layout under root: 8 images in each of data_batch_1..5.bin and
+// 16 in test_batch.bin, 32 x 32 x 3, class k (of 4) a bright left-hand block in channel k % 3, so
+// that a flip changes every image.
+void write_tiny_cifar10(const std::filesystem::path& root);
 
 // The single run directory under out/<experiment>/.
 std::filesystem::path only_run(const std::filesystem::path& out, const std::string& experiment);

@@ -1,10 +1,13 @@
 // The [data] section that NICE and the rectified flow share: an IDX image set (Fashion-MNIST by
-// default, or any MNIST-style set) or a toy 2D distribution, loaded whole onto the device.
+// default, or any MNIST-style set), CIFAR-10 or CIFAR-100 (their binary releases), or a toy 2D
+// distribution, loaded whole onto the device; training batches flipped left-right at random.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <c10/core/Device.h>
 #include <torch/types.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,11 +17,15 @@
 namespace genbox {
 
 struct DataSource {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | idx | a toy2d name
+  std::string dataset = "fashion_mnist";  // fashion_mnist | idx | cifar10 | cifar100 | a toy2d name
   std::string root = kFashionMnistRoot;
-  int64_t train_limit = 0;  // first N training images; 0: all
+  std::string cifar100_labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
+  std::string hflip = "auto";            // auto | on | off; auto: on for CIFAR, off otherwise
+  int64_t train_limit = 0;               // first N training images; 0: all
   int64_t toy_size = 20000;
-  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx"; }
+  bool is_cifar() const { return dataset == "cifar10" || dataset == "cifar100"; }
+  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx" && !is_cifar(); }
+  bool flips() const { return !is_toy() && (hflip == "on" || (hflip == "auto" && is_cifar())); }
 };
 
 void describe(Schema& schema, DataSource& data);
@@ -29,6 +36,7 @@ struct SourceData {
   torch::Tensor train, train_labels, test,
       test_labels;          // images uint8 [N, C, H, W]; toy float [N, 2]; labels int64 (toy: 0)
   int64_t label_count = 1;  // classes in the labels
+  bool hflip = false;       // training rows are flipped left-right at random
   int64_t dim() const;
 };
 
@@ -36,5 +44,15 @@ struct SourceData {
 // first test examples; with need_train false the test set stands in for the training set.
 SourceData load_source(const DataSource& source, int64_t seed, c10::Device device, bool need_train,
                        int64_t test_limit = 0);
+
+// Training rows by index (uint8 [N, C, H, W], or flattened to [N, C*H*W]), each image flipped
+// left-right with probability 1/2 when data.hflip is set: the coins come from `generator`, the
+// run's own, so a resumed run draws the flips an unbroken one would.
+torch::Tensor train_rows(const SourceData& data, const torch::Tensor& indices, at::Generator generator);
+
+// A grid of the first 64 training images as the model is fed them (flipped as training flips,
+// by coins of a generator of its own seeded with `seed`), written to <samples_dir>/data.png: what
+// to look at first when samples look wrong.
+void write_training_preview(const SourceData& data, const std::filesystem::path& samples_dir, int64_t seed);
 
 }  // namespace genbox

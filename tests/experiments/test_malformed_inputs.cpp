@@ -1,4 +1,4 @@
-// A corpus of malformed inputs (165 of them) against the programs as a user runs them: command lines, config
+// A corpus of malformed inputs (167 of them) against the programs as a user runs them: command lines, config
 // files, IDX and COCO data, run directories and checkpoints. Every case must end with its
 // documented exit code and a message naming what is at fault, never a crash (abort, segfault),
 // a stack trace or a hang; and a failed resume leaves the run directory as it was, byte for byte.
@@ -459,6 +459,16 @@ TEST_CASE("malformed inputs end with their exit code and a message naming the fa
                      return detr + " train data.source=coco data.root=" + (d / "c").string();
                    },
                    3, "2017.json: is a directory, not a file"});
+  cases.push_back({"nice train on a CIFAR-10 batch of the wrong length",
+                   [&](auto d, auto) {
+                     write_tiny_cifar10(d / "cifar");
+                     write_text(d / "cifar/data_batch_3.bin", read_text(d / "cifar/data_batch_3.bin") + "xyz");
+                     return nice + " train data.dataset=cifar10 data.root=" + (d / "cifar").string();
+                   },
+                   3, "data_batch_3.bin: 24587 bytes is not a whole number of 3073-byte records"});
+  cases.push_back({"rf_dit train on a CIFAR-100 folder without its files",
+                   [&](auto d, auto) { return rf + " train data.dataset=cifar100 data.root=" + d.string(); }, 3,
+                   "cifar-100-binary/test.bin: no such file; point data.root at the folder of the CIFAR-100"});
   cases.push_back({"nice train with an IDX file that is a directory",
                    [&](auto d, auto) {
                      write_set(d / "s", idx_header({2, 4, 4}) + std::string(32, '\5'));
