@@ -347,6 +347,12 @@ struct Schema::Loader {
         return;
       }
       case Kind::integer_list: {
+        // A lone integer is a list of one: `image_size = 64` reads as [64].
+        if (auto v = node.value_exact<int64_t>()) {
+          if (double(*v) < f.min || double(*v) > f.max) fail_range(std::to_string(*v));
+          *static_cast<std::vector<int64_t>*>(f.target) = {*v};
+          return;
+        }
         auto* array = node.as_array();
         if (!array) fail_type();
         std::vector<int64_t> values;

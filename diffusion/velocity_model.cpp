@@ -74,13 +74,14 @@ double ode_negative_log_likelihood(VelocityModel& model, const torch::Tensor& x,
   return -unconditional_log_likelihood(model, x, steps, generator).mean().item<double>();
 }
 
-SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows, int64_t per_row, bool conditional,
+SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows, int64_t per_row, int64_t classes,
                          int64_t seed, c10::Device device) {
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed + 104729);
   std::vector<int64_t> shape = {rows * per_row};
   shape.insert(shape.end(), example_shape.begin(), example_shape.end());
-  torch::Tensor labels = torch::arange(rows).repeat_interleave(per_row);
-  if (!conditional) labels.zero_();
+  // Rows beyond the classes (a sheet has at least 4) start the classes over.
+  torch::Tensor labels = classes > 0 ? torch::arange(rows).remainder(classes).repeat_interleave(per_row)
+                                     : torch::zeros({rows * per_row}, torch::kLong);
   return {at::randn(shape, generator).to(device), labels.to(device), per_row};
 }
 

@@ -62,14 +62,14 @@ struct SamplingOptions {
   double shift = 1.0;             // timestep shift of the sampling schedule
 };
 
-// Noise and labels for a picture of `rows` rows of `per_row` samples: row k asks for class k
-// (class 0 throughout when the model is unconditional). The same seed gives the same noise, so
+// Noise and labels for a picture of `rows` rows of `per_row` samples: row k asks for class k mod
+// `classes` (class 0 throughout when classes is 0: unconditional). The same seed gives the same noise, so
 // pictures from different steps show the same "seeds". example_shape: C, H, W (or 2).
 struct SampleSheet {
   torch::Tensor noise, labels;
   int64_t per_row;
 };
-SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows, int64_t per_row, bool conditional,
+SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows, int64_t per_row, int64_t classes,
                          int64_t seed, c10::Device device);
 
 // Samples from `noise` (at t = 1) for `labels`, without gradients and in eval mode; guided when

@@ -145,7 +145,7 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(*model, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
 
-  nlohmann::json meta = {{"data_shape", data.shape}};
+  nlohmann::json meta = {{"data_shape", data.shape}, {"data", data.meta}};
   TrainingRun t(run_spec("nice", schema, cli, c, device, meta), world, *model, *optimizer, ema.get(), sampler);
   t.log(fmt::format("data {}: {} train, {} test, {} dims | model: {} parameters", c.data.dataset, data.train.size(0),
                     data.test.size(0), data.dim(), parameter_count(*model)));

@@ -100,7 +100,7 @@ Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows,
 // Pictures: images one row per class (at least 4 rows); toy sets a cloud of thousands of points.
 SampleSheet sheet_for(const Data& data, int64_t per_row, int64_t seed, torch::Device device) {
   int64_t rows = data.images ? std::max<int64_t>(data.num_classes, 4) : 4096 / per_row;
-  return sample_sheet(data.shape, rows, per_row, data.num_classes > 0, seed, device);
+  return sample_sheet(data.shape, rows, per_row, data.num_classes, seed, device);
 }
 
 void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, const std::filesystem::path& path) {
@@ -132,7 +132,7 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   std::unique_ptr<Ema> ema = c.optim.ema_decay > 0 ? std::make_unique<Ema>(module, c.optim.ema_decay) : nullptr;
   BatchSampler sampler(data.train.size(0), c.train.batch_size, static_cast<uint64_t>(c.run.seed));
 
-  nlohmann::json meta = {{"precision", c.device.precision}, {"data_shape", data.shape}};
+  nlohmann::json meta = {{"precision", c.device.precision}, {"data_shape", data.shape}, {"data", data.meta}};
   TrainingRun t(run_spec("rf_dit", schema, cli, c, device, meta), world, module, *optimizer, ema.get(), sampler);
   t.log(fmt::format("data {}: {} train, {} test, {} classes | model: {} parameters | {}", c.data.dataset,
                     data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),

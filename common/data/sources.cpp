@@ -4,6 +4,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "base/errors.hpp"
 
 #include "common/data/cifar.hpp"
 #include "common/data/toy2d.hpp"
@@ -12,21 +18,87 @@
 namespace genbox {
 
 void describe(Schema& s, DataSource& data) {
-  s.add_choice("data.dataset", data.dataset,
-               {"fashion_mnist", "idx", "cifar10", "cifar100", "two_moons", "eight_gaussians", "checkerboard"},
-               "image set (fashion_mnist; idx: any MNIST-style IDX set under data.root; cifar10, cifar100: their "
-               "binary versions under data.root) or toy 2D");
+  s.add_choice(
+      "data.dataset", data.dataset,
+      {"fashion_mnist", "idx", "cifar10", "cifar100", "folder", "two_moons", "eight_gaussians", "checkerboard"},
+      "image set (fashion_mnist; idx: any MNIST-style IDX set under data.root; cifar10, cifar100: their "
+      "binary versions under data.root; folder: your own images under data.root) or toy 2D");
   s.add("data.root", data.root,
-        "directory of the IDX files, or of CIFAR's .bin files (or the folder holding cifar-10-batches-bin or "
-        "cifar-100-binary)");
+        "directory of the IDX files, of CIFAR's .bin files (or the folder holding cifar-10-batches-bin or "
+        "cifar-100-binary), or of your images (sub-folders: one per class)");
   s.add_choice("data.cifar100_labels", data.cifar100_labels, {"fine", "coarse"},
                "CIFAR-100's labels: its 100 classes or its 20 superclasses");
+  s.add("data.image_size", data.geometry.size, 2, 65536,
+        "folder: [S] or [H, W] pixels the images are fitted to; []: their own size, which all must share");
+  s.add("data.channels", data.geometry.channels, 1, 3, "folder: 1 (grey) or 3 (RGB); images are converted");
+  s.add_choice("data.crop", data.geometry.crop, {"center", "resize", "none"},
+               "folder: center (as ADM and DiT: halve while twice the size, bicubic, centre crop), resize "
+               "(stretch, bicubic) or none (every image must have the size)");
+  s.add("data.max_pixels", data.geometry.max_pixels, 1, int64_t(1) << 40,
+        "folder: an image declaring more pixels is refused before it is decoded");
+  s.add("data.skip_bad_images", data.geometry.skip_bad_images,
+        "folder: leave out images that cannot be decoded or fitted (counted in meta.json) instead of stopping");
+  s.add("data.test_root", data.test_root, "folder: a folder of test images; \"\": hold out data.test_fraction");
+  s.add("data.test_fraction", data.test_fraction, 0.0, 0.5,
+        "folder without data.test_root: the share of images held out for testing, drawn with run.seed");
   s.add_choice("data.hflip", data.hflip, {"auto", "on", "off"},
-               "flip training images left-right at random, per batch from the run's seed; auto: on for CIFAR, off "
-               "for IDX sets");
+               "flip training images left-right at random, per batch from the run's seed; auto: on for CIFAR and "
+               "folders, off for IDX sets");
+  s.add_check([&data] {
+    if (data.geometry.channels == 2) throw ConfigError("data.channels must be 1 or 3, not 2");
+    if (data.geometry.size.size() > 2)
+      throw ConfigError(fmt::format("data.image_size takes [S] or [H, W], not {} numbers", data.geometry.size.size()));
+  });
   s.add("data.train_limit", data.train_limit, 0, 100000000, "use only the first N training images; 0: all");
   s.add("data.toy_size", data.toy_size, 100, 100000000, "training points drawn for a toy 2D set");
 }
+
+namespace {
+// A folder's train and test splits: the test split is data.test_root's images, or a share of the
+// folder's held out by a draw seeded with the run's seed (named in meta.json's data.held_out).
+std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int64_t seed, bool need_train,
+                                                  int64_t test_limit, nlohmann::json& meta) {
+  const ImageFolder folder = list_image_folder(source.root);
+  std::vector<int64_t> train_indices, test_indices;
+  std::vector<std::string> skipped;
+  auto decode = [&](const ImageFolder& from, const std::vector<int64_t>& indices, int64_t limit) {
+    std::vector<int64_t> kept = indices;
+    if (kept.empty())
+      for (size_t i = 0; i < from.files.size(); ++i) kept.push_back(int64_t(i));
+    if (limit > 0 && limit < int64_t(kept.size())) kept.resize(size_t(limit));
+    DecodedImages decoded = decode_folder(from, source.geometry, kept);
+    skipped.insert(skipped.end(), decoded.skipped.begin(), decoded.skipped.end());
+    return decoded.data;
+  };
+  ImageDataset train, test;
+  if (!source.test_root.empty()) {
+    test = decode(list_image_folder(source.test_root), {}, test_limit);
+    for (size_t i = 0; i < folder.files.size(); ++i) train_indices.push_back(int64_t(i));
+  } else {
+    const int64_t n = int64_t(folder.files.size());
+    const int64_t held = source.test_fraction > 0 ? std::max<int64_t>(1, std::llround(source.test_fraction * n)) : 0;
+    if (held == 0 || held >= n)
+      throw DataError(
+          fmt::format("{}: {} images cannot be split into train and test by data.test_fraction = {}; "
+                      "set data.test_root or another fraction",
+                      source.root, n, source.test_fraction));
+    torch::Tensor order = at::randperm(n, at::make_generator<at::CPUGeneratorImpl>(uint64_t(seed) * 2 + 13));
+    std::vector<bool> is_test(size_t(n), false);
+    for (int64_t k = 0; k < held; ++k) is_test[size_t(order[k].item<int64_t>())] = true;
+    nlohmann::json held_out = nlohmann::json::array();
+    for (int64_t i = 0; i < n; ++i) {
+      (is_test[size_t(i)] ? test_indices : train_indices).push_back(i);
+      if (is_test[size_t(i)]) held_out.push_back(folder.files[size_t(i)]);
+    }
+    meta["held_out"] = held_out;
+    test = decode(folder, test_indices, test_limit);
+  }
+  train = need_train ? decode(folder, train_indices, source.train_limit) : test;
+  meta["classes"] = folder.class_names;
+  if (!skipped.empty()) meta["skipped_images"] = skipped;
+  return {train, test};
+}
+}  // namespace
 
 int64_t SourceData::dim() const {
   int64_t d = 1;
@@ -51,11 +123,16 @@ SourceData load_source(const DataSource& source, int64_t seed, c10::Device devic
                  ? load_cifar(source.root, {source.dataset, source.cifar100_labels == "coarse"}, split, limit)
                  : load_idx_dataset(source.root, split, limit);
     };
-    ImageDataset test = load("test", test_limit);
-    ImageDataset train = need_train ? load("train", source.train_limit) : test;
+    ImageDataset test, train;
+    if (source.dataset == "folder") {
+      std::tie(train, test) = load_folder(source, seed, need_train, test_limit, data.meta);
+    } else {
+      test = load("test", test_limit);
+      train = need_train ? load("train", source.train_limit) : test;
+    }
     data.images = true;
     data.shape = {test.images.size(1), test.images.size(2), test.images.size(3)};
-    data.label_count = train.labels.max().item<int64_t>() + 1;
+    data.label_count = std::max(train.labels.max().item<int64_t>(), test.labels.max().item<int64_t>()) + 1;
     data.train = train.images;
     data.train_labels = train.labels;
     data.test = test.images;

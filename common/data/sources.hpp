@@ -8,24 +8,31 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "base/config.hpp"
 #include "common/data/datasets.hpp"
+#include "common/data/folder.hpp"
 
 namespace genbox {
 
 struct DataSource {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | idx | cifar10 | cifar100 | a toy2d name
+  std::string dataset = "fashion_mnist";  // fashion_mnist | idx | cifar10 | cifar100 | folder | a toy2d name
   std::string root = kFashionMnistRoot;
   std::string cifar100_labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
-  std::string hflip = "auto";            // auto | on | off; auto: on for CIFAR, off otherwise
+  ImageGeometry geometry;                // folder: size, channels, crop, limits
+  std::string test_root;                 // folder: the test split's own folder; "" holds out test_fraction
+  double test_fraction = 0.01;           // folder without test_root: held out by a seeded draw
+  std::string hflip = "auto";            // auto | on | off; auto: on for CIFAR and folders, off otherwise
   int64_t train_limit = 0;               // first N training images; 0: all
   int64_t toy_size = 20000;
   bool is_cifar() const { return dataset == "cifar10" || dataset == "cifar100"; }
-  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx" && !is_cifar(); }
-  bool flips() const { return !is_toy() && (hflip == "on" || (hflip == "auto" && is_cifar())); }
+  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx" && dataset != "folder" && !is_cifar(); }
+  bool flips() const {
+    return !is_toy() && (hflip == "on" || (hflip == "auto" && (is_cifar() || dataset == "folder")));
+  }
 };
 
 void describe(Schema& schema, DataSource& data);
@@ -34,9 +41,10 @@ struct SourceData {
   bool images = false;
   std::vector<int64_t> shape;  // per example: C, H, W for images, {2} for toy points
   torch::Tensor train, train_labels, test,
-      test_labels;          // images uint8 [N, C, H, W]; toy float [N, 2]; labels int64 (toy: 0)
-  int64_t label_count = 1;  // classes in the labels
-  bool hflip = false;       // training rows are flipped left-right at random
+      test_labels;                                 // images uint8 [N, C, H, W]; toy float [N, 2]; labels int64 (toy: 0)
+  int64_t label_count = 1;                         // classes in the labels
+  bool hflip = false;                              // training rows are flipped left-right at random
+  nlohmann::json meta = nlohmann::json::object();  // for meta.json: a folder's held-out and skipped images
   int64_t dim() const;
 };
 

@@ -92,6 +92,16 @@ TEST_CASE("a wrong type names the position and what was expected") {
         }).find("'model.dims' expects an array of integers each in [1, 4096]") != std::string::npos);
 }
 
+TEST_CASE("a lone integer is a list of one for an integer-list key, within the same range") {
+  Example e;
+  Schema s = describe(e);
+  s.load_string("[model]\ndims = 64\n", "x.toml");
+  CHECK(e.dims == std::vector<int64_t>{64});
+  CHECK(s.to_toml(false).find("dims = [64]") != std::string::npos);
+  CHECK(error_of([&] { s.load_string("[model]\ndims = 0\n", "x.toml"); }) ==
+        "x.toml:2:8: 'model.dims' = 0 is out of range; expected an array of integers each in [1, 4096]");
+}
+
 TEST_CASE("an out-of-range value names the range") {
   Example e;
   Schema s = describe(e);

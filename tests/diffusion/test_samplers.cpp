@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "diffusion/samplers.hpp"
+#include "diffusion/velocity_model.hpp"
 
 using namespace genbox::diffusion;
 
@@ -100,4 +101,11 @@ TEST_CASE("classifier-free guidance: one doubled batch, w = 1 conditional, w = 0
   CHECK(calls == 1);
   CHECK(torch::allclose(guided_velocity(model, labels, 4, 0.0)(x, t), unconditional, 1e-6, 1e-6));
   CHECK(torch::allclose(guided_velocity(model, labels, 4, 3.0)(x, t), 3 * conditional - 2 * unconditional, 1e-5, 1e-5));
+}
+
+TEST_CASE("a sample sheet's rows cycle through the classes, however few, and are class 0 unconditionally") {
+  const auto sheet = genbox::diffusion::sample_sheet({1, 4, 4}, 4, 2, 2, 0, torch::kCPU);
+  CHECK(sheet.labels.equal(torch::tensor({0, 0, 1, 1, 0, 0, 1, 1}, torch::kLong)));
+  CHECK(sheet.noise.sizes() == torch::IntArrayRef({8, 1, 4, 4}));
+  CHECK(genbox::diffusion::sample_sheet({2}, 3, 2, 0, 0, torch::kCPU).labels.equal(torch::zeros({6}, torch::kLong)));
 }

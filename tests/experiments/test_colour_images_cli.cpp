@@ -73,3 +73,39 @@ TEST_CASE("NICE and the DiT train and sample on CIFAR-10's layout in colour, wit
     CHECK(sample.exit_code == 0);
   }
 }
+
+TEST_CASE("NICE and the DiT train on a folder of the user's own images: classes, held-out test images, meta.json") {
+  TempDir dir;
+  // Two classes of 12 images each, of different sizes and aspect ratios, cropped to 16 x 16.
+  for (int64_t i = 0; i < 24; ++i) {
+    torch::manual_seed(i);
+    const std::string name = (i < 12 ? "apples/" : "pears/") + std::to_string(i) + ".png";
+    std::filesystem::create_directories((dir / "images" / name).parent_path());
+    write_png(dir / "images" / name, torch::rand({3, 20 + i, 30 + 2 * i}) * (i < 12 ? 0.5 : 1.0));
+  }
+  for (const std::string program : {"nice", "rf_dit"}) {
+    CAPTURE(program);
+    const std::string data =
+        " data.dataset=folder data.root=" + (dir / "images").string() + " data.image_size=16 data.test_fraction=0.25";
+    auto result = run_command(
+        binary(program) + " train" + data + kSmall.at(program) +
+        " train.steps=3 train.batch_size=6 train.eval_every=3 device.threads=1 run.out_dir=" + (dir / "out").string());
+    INFO(result.output);
+    REQUIRE(result.exit_code == 0);
+    const std::filesystem::path run = only_run(dir / "out", program);
+    const nlohmann::json meta = nlohmann::json::parse(read_text(run / "meta.json"));
+    CHECK(meta["data_shape"] == nlohmann::json({3, 16, 16}));
+    CHECK(meta["data"]["classes"] == nlohmann::json({"apples", "pears"}));
+    CHECK(meta["data"]["held_out"].size() == 6);
+    // 18 training images, 8 to a row of 16-pixel cells.
+    CHECK(png_header(run / "samples/data.png") == std::tuple<int64_t, int64_t, int>{8 * 18 + 2, 3 * 18 + 2, 2});
+    auto sample = run_command(binary(program) + " sample " + run.string() + " --n 4");
+    INFO(sample.output);
+    CHECK(sample.exit_code == 0);
+  }
+  // The same seed holds out the same images, so an evaluation tests on the run's own test split.
+  auto eval = run_command(binary("nice") + " eval " + only_run(dir / "out", "nice").string());
+  INFO(eval.output);
+  CHECK(eval.exit_code == 0);
+  CHECK(nlohmann::json::parse(read_text(only_run(dir / "out", "nice") / "eval.json"))["test_examples"] == 6);
+}

@@ -1,4 +1,4 @@
-// A corpus of malformed inputs (167 of them) against the programs as a user runs them: command lines, config
+// A corpus of malformed inputs (169 of them) against the programs as a user runs them: command lines, config
 // files, IDX and COCO data, run directories and checkpoints. Every case must end with its
 // documented exit code and a message naming what is at fault, never a crash (abort, segfault),
 // a stack trace or a hang; and a failed resume leaves the run directory as it was, byte for byte.
@@ -469,6 +469,22 @@ TEST_CASE("malformed inputs end with their exit code and a message naming the fa
   cases.push_back({"rf_dit train on a CIFAR-100 folder without its files",
                    [&](auto d, auto) { return rf + " train data.dataset=cifar100 data.root=" + d.string(); }, 3,
                    "cifar-100-binary/test.bin: no such file; point data.root at the folder of the CIFAR-100"});
+  cases.push_back({"rf_dit train on an empty folder",
+                   [&](auto d, auto) {
+                     std::filesystem::create_directories(d / "photos");
+                     return rf + " train data.dataset=folder data.root=" + (d / "photos").string();
+                   },
+                   3, "photos: no images under it"});
+  cases.push_back({"nice train on a folder with a truncated PNG and a text file named .jpg",
+                   [&](auto d, auto) {
+                     std::filesystem::create_directories(d / "photos");
+                     write_text(d / "photos/a.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16));
+                     write_text(d / "photos/b.jpg", "not a jpeg");
+                     write_text(d / "photos/c.jpg", "not a jpeg either");
+                     return nice + " train data.dataset=folder data.root=" + (d / "photos").string() +
+                            " data.test_fraction=0.4 data.image_size=8";
+                   },
+                   3, "cannot be used"});
   cases.push_back({"nice train with an IDX file that is a directory",
                    [&](auto d, auto) {
                      write_set(d / "s", idx_header({2, 4, 4}) + std::string(32, '\5'));

@@ -1,0 +1,219 @@
+#include "common/data/folder.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "base/config.hpp"
+#include "base/errors.hpp"
+#include "base/fsutil.hpp"
+#include "common/data/decode.hpp"
+#include "common/data/resample.hpp"
+
+namespace genbox {
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::set<std::string> kImageExtensions = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
+                                                ".ppm", ".pgm", ".pnm",  ".psd", ".hdr"};
+
+bool is_image_name(const fs::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return kImageExtensions.count(extension) > 0;
+}
+
+// A path for a message whatever bytes it holds: bytes that are not UTF-8 as \xNN.
+std::string printable(const std::string& text) {
+  if (valid_utf8(text)) return text;
+  std::string out;
+  for (unsigned char c : text) out += c < 0x80 ? std::string(1, char(c)) : fmt::format("\\x{:02x}", c);
+  return out;
+}
+
+// EDM's dataset.json labels, by relative path; std::nullopt for "labels": null.
+std::optional<std::map<std::string, int64_t>> read_dataset_json(const fs::path& path) {
+  const nlohmann::json json = parse_json(read_file(path), path.string());
+  const auto labels = json.is_object() ? json.find("labels") : json.end();
+  if (labels == json.end())
+    throw DataError(
+        fmt::format("{}: expected an object with \"labels\": [[\"path\", label], ...] or null", path.string()));
+  if (labels->is_null()) return std::nullopt;
+  if (!labels->is_array())
+    throw DataError(fmt::format("{}: \"labels\" must be an array of [\"path\", label] pairs or null, not {}",
+                                path.string(), json_kind(*labels)));
+  std::map<std::string, int64_t> out;
+  for (const nlohmann::json& pair : *labels) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_number_integer())
+      throw DataError(fmt::format("{}: \"labels\" holds {}, not a [\"path\", label] pair", path.string(),
+                                  pair.dump().substr(0, 60)));
+    const std::string name = pair[0].get<std::string>();
+    const int64_t label = pair[1].get<int64_t>();
+    if (label < 0)
+      throw DataError(fmt::format("{}: label {} for {}; labels are whole numbers >= 0", path.string(), label, name));
+    out[name] = label;
+  }
+  return out;
+}
+
+// The image fitted to the data set's size, as the geometry says.
+ImageU8 fit(const ImageU8& image, const ImageGeometry& geometry, int64_t height, int64_t width,
+            const std::string& source) {
+  if (image.height == height && image.width == width) return image;
+  if (geometry.crop == "center") return center_crop(image, height, width);
+  if (geometry.crop == "resize") return resize_bicubic(image, height, width);
+  throw DataError(fmt::format("{}: {} x {} pixels, but data.crop = \"none\" needs every image to be {} x {}", source,
+                              image.height, image.width, height, width));
+}
+}  // namespace
+
+ImageFolder list_image_folder(const fs::path& root) {
+  std::error_code error;
+  if (!fs::is_directory(root, error))
+    throw DataError(fmt::format("{}: {}", root.string(), fs::exists(root, error) ? "not a folder" : "no such folder"));
+  ImageFolder folder;
+  folder.root = root;
+  std::set<std::string> top_folders;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, error);
+       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+    const std::string relative = it->path().lexically_relative(root).generic_string();
+    if (it->is_directory(error) && it.depth() == 0) top_folders.insert(relative);
+    if (!it->is_regular_file(error) || !is_image_name(it->path())) continue;
+    if (!valid_utf8(relative))
+      throw DataError(fmt::format("{}: a file name that is not UTF-8; rename it", printable(it->path().string())));
+    folder.files.push_back(relative);
+  }
+  if (error) throw DataError(fmt::format("{}: cannot list: {}", root.string(), error.message()));
+  std::sort(folder.files.begin(), folder.files.end());
+  if (folder.files.empty())
+    throw DataError(fmt::format("{}: no images under it (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR)", root.string()));
+
+  const fs::path json_path = root / "dataset.json";
+  if (fs::exists(json_path)) {
+    const auto labels = read_dataset_json(json_path);
+    if (labels) {
+      std::set<std::string> listed;
+      for (const auto& [name, label] : *labels) listed.insert(name);
+      for (const std::string& file : folder.files) {
+        auto found = labels->find(file);
+        if (found == labels->end()) throw DataError(fmt::format("{}: has no label for {}", json_path.string(), file));
+        folder.labels.push_back(found->second);
+        listed.erase(file);
+      }
+      if (!listed.empty())
+        throw DataError(fmt::format("{}: names {}, which is not an image under {}", json_path.string(), *listed.begin(),
+                                    root.string()));
+      int64_t classes = 1 + *std::max_element(folder.labels.begin(), folder.labels.end());
+      for (int64_t k = 0; k < classes; ++k) folder.class_names.push_back(std::to_string(k));
+    } else {
+      folder.labels.assign(folder.files.size(), 0);
+    }
+    return folder;
+  }
+  const bool nested = std::any_of(folder.files.begin(), folder.files.end(),
+                                  [](const std::string& f) { return f.find('/') != std::string::npos; });
+  if (!nested) {
+    folder.labels.assign(folder.files.size(), 0);
+    return folder;
+  }
+  // ImageFolder's classes: the top-level folders, sorted; each must hold images.
+  for (const std::string& file : folder.files)
+    if (file.find('/') == std::string::npos)
+      throw DataError(
+          fmt::format("{}: an image beside class folders; with sub-folders (one per class) every image "
+                      "must be in one, or give labels in a dataset.json",
+                      (root / file).string()));
+  folder.class_names.assign(top_folders.begin(), top_folders.end());
+  std::map<std::string, int64_t> class_of;
+  for (size_t k = 0; k < folder.class_names.size(); ++k) class_of[folder.class_names[k]] = int64_t(k);
+  std::set<std::string> empty(top_folders.begin(), top_folders.end());
+  for (const std::string& file : folder.files) {
+    const std::string top = file.substr(0, file.find('/'));
+    folder.labels.push_back(class_of.at(top));
+    empty.erase(top);
+  }
+  if (!empty.empty())
+    throw DataError(fmt::format("{}: a class folder with no images", (root / *empty.begin()).string()));
+  return folder;
+}
+
+DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geometry,
+                            const std::vector<int64_t>& chosen) {
+  std::vector<int64_t> indices = chosen;
+  if (indices.empty())
+    for (size_t i = 0; i < folder.files.size(); ++i) indices.push_back(int64_t(i));
+  const int64_t n = static_cast<int64_t>(indices.size()), channels = geometry.channels;
+  auto source = [&](int64_t i) { return (folder.root / folder.files[indices[i]]).string(); };
+  auto decode = [&](int64_t i) { return decode_image(read_file(source(i)), source(i), channels, geometry.max_pixels); };
+
+  // The target size: the geometry's, or the first readable image's own.
+  int64_t height = 0, width = 0;
+  if (geometry.size.size() == 2) {
+    height = geometry.size[0];
+    width = geometry.size[1];
+  } else if (geometry.size.size() == 1) {
+    height = width = geometry.size[0];
+  } else {
+    ImageU8 first = decode(0);
+    height = first.height;
+    width = first.width;
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  fmt::print("decoding {} images from {} to {} x {} x {}\n", n, folder.root.string(), channels, height, width);
+  std::fflush(stdout);
+  torch::Tensor images = torch::empty({n, channels, height, width}, torch::kUInt8);
+  std::vector<std::string> errors(static_cast<size_t>(n));
+  uint8_t* out = images.data_ptr<uint8_t>();
+  const int64_t plane = height * width;
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        const ImageU8 image = fit(decode(i), geometry, height, width, source(i));
+        uint8_t* target = out + i * channels * plane;
+        for (int64_t p = 0; p < plane; ++p)
+          for (int64_t c = 0; c < channels; ++c) target[c * plane + p] = image.pixels[p * channels + c];
+      } catch (const std::exception& e) {
+        errors[size_t(i)] = e.what();
+      }
+    }
+  });
+
+  std::vector<int64_t> good;
+  std::vector<std::string> bad;
+  for (int64_t i = 0; i < n; ++i) {
+    if (errors[size_t(i)].empty())
+      good.push_back(i);
+    else
+      bad.push_back(errors[size_t(i)]);
+  }
+  if (!bad.empty() && !geometry.skip_bad_images) {
+    std::string listed;
+    for (size_t k = 0; k < bad.size() && k < 10; ++k) listed += (k ? "; " : "") + bad[k];
+    throw DataError(
+        fmt::format("{} of {} images cannot be used ({}{}); fix or remove them, or set "
+                    "data.skip_bad_images = true to leave them out",
+                    bad.size(), n, listed, bad.size() > 10 ? "; ..." : ""));
+  }
+  if (good.empty()) throw DataError(fmt::format("{}: none of its {} images can be used", folder.root.string(), n));
+
+  DecodedImages decoded;
+  decoded.skipped = bad;
+  std::vector<int64_t> labels;
+  for (int64_t i : good) labels.push_back(folder.labels[size_t(indices[size_t(i)])]);
+  decoded.data.labels = torch::tensor(labels, torch::kLong);
+  decoded.data.images = bad.empty() ? images : images.index_select(0, torch::tensor(good, torch::kLong));
+  fmt::print("decoded {} images in {:.1f} s{}\n", good.size(),
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+             bad.empty() ? "" : fmt::format(" ({} skipped)", bad.size()));
+  return decoded;
+}
+
+}  // namespace genbox

@@ -1,0 +1,53 @@
+// A folder of the user's own images as a data set (data.dataset = "folder").
+//
+// Every image file under the root is found recursively (directory symlinks are not followed, so
+// a symlink loop cannot trap the search) and sorted by its path. Labels follow torchvision's
+// ImageFolder: with sub-folders, an image's class is the position of its top-level folder's name
+// in their sorted order; with images at the top level only, the set is unlabelled (every label
+// 0). A dataset.json beside the images in EDM's format, {"labels": [["relative/path.png", 3],
+// ...]}, overrides those labels (every image must be listed; "labels": null means unlabelled).
+//
+// Each image is decoded (common/data/decode.hpp), fitted to the geometry (crop: "center" as ADM
+// and DiT crop, "resize" stretches, "none" requires the size) and stored as uint8 [C, H, W];
+// files are decoded on every core.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/data/datasets.hpp"
+
+namespace genbox {
+
+struct ImageGeometry {
+  std::vector<int64_t> size;        // [] the images' own size (all alike), [S] square, [H, W]
+  int64_t channels = 3;             // 1 or 3
+  std::string crop = "center";      // center | resize | none
+  int64_t max_pixels = 50'000'000;  // larger images are refused before they are decoded
+  bool skip_bad_images = false;     // skip undecodable images (counted) instead of stopping
+};
+
+struct ImageFolder {
+  std::filesystem::path root;
+  std::vector<std::string> files;  // paths relative to root, sorted, '/'-separated
+  std::vector<int64_t> labels;
+  std::vector<std::string> class_names;  // empty when unlabelled
+};
+
+// The images under `root` and their labels; a DataError names the folder or file at fault (no
+// images, a class folder without images, a name that is not UTF-8, a dataset.json that is
+// malformed, names a missing file, lacks one or has a negative label).
+ImageFolder list_image_folder(const std::filesystem::path& root);
+
+struct DecodedImages {
+  ImageDataset data;                 // uint8 [N, C, H, W], labels int64 [N]
+  std::vector<std::string> skipped;  // with skip_bad_images: the files left out, and why
+};
+
+// Decodes `indices` of the folder's files (all when empty) into one data set. A bad image stops
+// it with a DataError listing up to ten bad files, unless the geometry skips them.
+DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geometry,
+                            const std::vector<int64_t>& indices = {});
+
+}  // namespace genbox

@@ -1,0 +1,298 @@
+#include "common/data/resample.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace genbox {
+
+namespace {
+
+// Pillow's fixed point for 8-bit images: 8 bits of result, 2 bits of headroom because a filter with
+// negative lobes can sum its positive weights past 1, and the sign bit. 22 fractional bits.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+// Added before the final shift so that it rounds half up instead of truncating.
+constexpr int32_t kHalf = int32_t(1) << (kPrecisionBits - 1);
+
+struct Filter {
+  double (*weight)(double x);
+  double support;  // the half-width at scale 1; downscaling widens it by the factor (antialiasing)
+};
+
+// Keys' cubic convolution with a = -0.5. The expressions are Pillow's, operation for operation, so the
+// double weights, and therefore their 22-bit roundings, come out identical.
+double bicubic_weight(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// Half-open, so that an input pixel exactly on the border between two output pixels' windows counts once.
+double box_weight(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+
+constexpr Filter kBicubic{bicubic_weight, 2.0};
+constexpr Filter kBox{box_weight, 0.5};
+
+// One pass's table, computed once per call: output pixel i reads inputs first[i] .. first[i] + count[i] - 1
+// with the fixed-point weights weights[i * stride + j].
+struct Taps {
+  int stride = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> weights;
+};
+
+// Rounds half away from zero, as Pillow's normalize_coeffs_8bpc does (not to even).
+int32_t to_fixed(double weight) {
+  const double scaled = weight * (1 << kPrecisionBits);
+  return int32_t(weight < 0 ? scaled - 0.5 : scaled + 0.5);
+}
+
+// Pillow's precompute_coeffs with the whole image as the box, followed by normalize_coeffs_8bpc.
+Taps precompute(int in_size, int out_size, const Filter& filter) {
+  // Pillow holds the box in floats; going through float keeps sizes above 2^24 identical too.
+  const double scale = double(float(in_size)) / out_size;
+  const double filter_scale = std::max(scale, 1.0);
+  const double support = filter.support * filter_scale;
+  const double inverse_filter_scale = 1.0 / filter_scale;  // Pillow multiplies by this rather than dividing
+  Taps taps;
+  // Pillow's row length: a window [center - support, center + support] rounded at both ends spans at most
+  // this many pixels. A window never holds more than the whole input, which bounds it for huge downscales.
+  taps.stride = int(std::min(std::ceil(support) * 2 + 1, double(in_size)));
+  taps.first.resize(out_size);
+  taps.count.resize(out_size);
+  taps.weights.assign(size_t(out_size) * taps.stride, 0);
+  std::vector<double> weights(taps.stride);
+  for (int i = 0; i < out_size; ++i) {
+    const double center = (i + 0.5) * scale;
+    // Pillow rounds both ends with int(v + 0.5) and then clamps to the image. Clamping first gives the same
+    // (int() truncates toward 0 and the bounds are whole) and keeps the conversion within int's range.
+    const int first = int(std::max(center - support + 0.5, 0.0));
+    const int count = int(std::min(center + support + 0.5, double(in_size))) - first;
+    double sum = 0.0;
+    for (int j = 0; j < count; ++j) {
+      weights[j] = filter.weight((j + first - center + 0.5) * inverse_filter_scale);
+      sum += weights[j];
+    }
+    // Normalising in double before rounding makes every window, clipped at the border or not, average to 1.
+    if (sum != 0.0)
+      for (int j = 0; j < count; ++j) weights[j] /= sum;
+    for (int j = 0; j < count; ++j) taps.weights[size_t(i) * taps.stride + j] = to_fixed(weights[j]);
+    taps.first[i] = first;
+    taps.count[i] = count;
+  }
+  return taps;
+}
+
+// Pillow clips through a table; a test that is nearly always true (a box filter never leaves 0 .. 255, a
+// bicubic one only near edges) predicts better than two conditional moves.
+uint8_t clip8(int32_t sum) {
+  const int32_t value = sum >> kPrecisionBits;
+  if (uint32_t(value) <= 255u) return uint8_t(value);
+  return value < 0 ? 0 : 255;
+}
+
+// The horizontal pass's loops over `rows` rows, in_width pixels to out_width, with the channel count fixed at
+// compile time so that one pixel's sums stay in registers while its window is read once, left to right.
+template <int kChannels>
+void horizontal_fixed(const uint8_t* in, int64_t in_width, uint8_t* out, int64_t out_width, int64_t rows,
+                      const Taps& taps) {
+  // Local copies: the byte stores below may alias anything, so fields read through `taps` would be reloaded.
+  const int32_t* const weights = taps.weights.data();
+  const int* const firsts = taps.first.data();
+  const int* const counts = taps.count.data();
+  const int64_t stride = taps.stride;
+  for (int64_t y = 0; y < rows; ++y) {
+    const uint8_t* in_row = in + y * in_width * kChannels;
+    uint8_t* out_row = out + y * out_width * kChannels;
+    for (int64_t x = 0; x < out_width; ++x) {
+      const int32_t* w = weights + x * stride;
+      const uint8_t* window = in_row + int64_t(firsts[x]) * kChannels;
+      // -O2 keeps the channel loops as loops, and the sums then on the stack; unrolled, they stay in registers.
+      int32_t sums[kChannels];
+#pragma GCC unroll 4
+      for (int c = 0; c < kChannels; ++c) sums[c] = kHalf;
+      for (int j = 0; j < counts[x]; ++j)
+#pragma GCC unroll 4
+        for (int c = 0; c < kChannels; ++c) sums[c] += window[j * kChannels + c] * w[j];
+#pragma GCC unroll 4
+      for (int c = 0; c < kChannels; ++c) out_row[x * kChannels + c] = clip8(sums[c]);
+    }
+  }
+}
+
+// The same for any channel count, one channel at a time.
+void horizontal_any(const uint8_t* in, int64_t in_width, uint8_t* out, int64_t out_width, int64_t rows, int channels,
+                    const Taps& taps) {
+  for (int64_t y = 0; y < rows; ++y) {
+    const uint8_t* in_row = in + y * in_width * channels;
+    uint8_t* out_row = out + y * out_width * channels;
+    for (int64_t x = 0; x < out_width; ++x) {
+      const int32_t* w = &taps.weights[size_t(x) * taps.stride];
+      const uint8_t* window = in_row + int64_t(taps.first[x]) * channels;
+      for (int c = 0; c < channels; ++c) {
+        int32_t sum = kHalf;
+        for (int j = 0; j < taps.count[x]; ++j) sum += window[j * channels + c] * w[j];
+        out_row[x * channels + c] = clip8(sum);
+      }
+    }
+  }
+}
+
+void horizontal(const uint8_t* in, int64_t in_width, uint8_t* out, int64_t out_width, int64_t rows, int channels,
+                const Taps& taps) {
+  if (channels == 1) return horizontal_fixed<1>(in, in_width, out, out_width, rows, taps);
+  if (channels == 3) return horizontal_fixed<3>(in, in_width, out, out_width, rows, taps);
+  horizontal_any(in, in_width, out, out_width, rows, channels, taps);
+}
+
+// sums[i] += row[i] * weight. In blocks of 16 and with the pointers declared unaliased, -O2's cautious
+// vectorizer takes the loop too (it needs neither a run-time overlap test nor a scalar remainder).
+void accumulate_row(const uint8_t* __restrict row, int32_t weight, int32_t* __restrict sums, int64_t size) {
+  int64_t i = 0;
+  for (; i + 16 <= size; i += 16)
+    for (int k = 0; k < 16; ++k) sums[i + k] += row[i + k] * weight;
+  for (; i < size; ++i) sums[i] += row[i] * weight;
+}
+
+// out[i] = clip8(sums[i]), written branch-free and in blocks of 16 so that it vectorizes as accumulate_row does.
+void clip_row(const int32_t* __restrict sums, uint8_t* __restrict out, int64_t size) {
+  int64_t i = 0;
+  for (; i + 16 <= size; i += 16)
+    for (int k = 0; k < 16; ++k) out[i + k] = uint8_t(std::clamp(sums[i + k] >> kPrecisionBits, 0, 255));
+  for (; i < size; ++i) out[i] = clip8(sums[i]);
+}
+
+// Resamples along y; `in` starts at input row row_offset (the rows above it were never needed). Each byte of
+// a row is independent here, so whole rows are accumulated at once: the sums are exact integers, so the order
+// of the additions cannot change them.
+void vertical(const uint8_t* in, int64_t row_offset, int64_t row_bytes, uint8_t* out, int64_t out_rows,
+              const Taps& taps) {
+  std::vector<int32_t> buffer(row_bytes);
+  int32_t* const sums = buffer.data();
+  for (int64_t y = 0; y < out_rows; ++y) {
+    std::fill(sums, sums + row_bytes, kHalf);
+    const int32_t* w = &taps.weights[size_t(y) * taps.stride];
+    const int64_t first = taps.first[y] - row_offset;
+    const int count = taps.count[y];  // read once: the int32 stores below could alias it
+    for (int j = 0; j < count; ++j) accumulate_row(in + (first + j) * row_bytes, w[j], sums, row_bytes);
+    clip_row(sums, out + y * row_bytes, row_bytes);
+  }
+}
+
+// height * width * channels, or -1 when a side is outside 1 .. INT_MAX (Pillow's sizes are ints) or the
+// product would not fit in memory's addresses.
+int64_t element_count(int64_t height, int64_t width, int64_t channels) {
+  if (height < 1 || width < 1 || channels < 1 || height > INT_MAX || width > INT_MAX || channels > INT_MAX) return -1;
+  const int64_t pixels = height * width;  // < 2^62
+  if (pixels > PTRDIFF_MAX / channels) return -1;
+  return pixels * channels;
+}
+
+void check_arguments(const char* function, const ImageU8& image, int64_t height, int64_t width) {
+  const int64_t elements = element_count(image.height, image.width, image.channels);
+  if (elements < 0 || size_t(elements) != image.pixels.size())
+    throw std::invalid_argument(std::string(function) + ": the image is " + std::to_string(image.height) + " x " +
+                                std::to_string(image.width) + " x " + std::to_string(image.channels) + " with " +
+                                std::to_string(image.pixels.size()) + " bytes; expected sides >= 1 and that product");
+  if (element_count(height, width, image.channels) < 0)
+    throw std::invalid_argument(std::string(function) + ": cannot make a " + std::to_string(height) + " x " +
+                                std::to_string(width) + " image");
+}
+
+// Pillow's ImagingResampleInner without a box: one pass per axis whose size changes, each rounding to 8 bits.
+ImageU8 resize(const ImageU8& image, int64_t height, int64_t width, const Filter& filter) {
+  const int in_height = int(image.height), in_width = int(image.width), channels = int(image.channels);
+  const int out_height = int(height), out_width = int(width);
+  if (in_height == out_height && in_width == out_width) return image;
+  const bool need_x = in_width != out_width, need_y = in_height != out_height;
+  ImageU8 out{height, width, image.channels, std::vector<uint8_t>(size_t(height) * width * channels)};
+  // Pillow runs the vertical pass first when the height shrinks by more than twice as many pixels as the
+  // width, since the horizontal pass then has fewer rows. The 8-bit image between the passes differs with
+  // the order, so the same choice is needed for the same bytes.
+  const int64_t height_loss = int64_t(in_height) - out_height, width_loss = int64_t(in_width) - out_width;
+  const bool x_first = !(height_loss > 0 && height_loss > width_loss * 2);
+  std::vector<uint8_t> between;
+  if (x_first) {
+    if (!need_y) {
+      horizontal(image.pixels.data(), in_width, out.pixels.data(), out_width, in_height, channels,
+                 precompute(in_width, out_width, filter));
+      return out;
+    }
+    const Taps y_taps = precompute(in_height, out_height, filter);
+    // Only the rows some output row reads need the horizontal pass; the windows move down monotonically.
+    const int64_t row_begin = y_taps.first.front(), row_end = y_taps.first.back() + y_taps.count.back();
+    const uint8_t* rows = image.pixels.data() + row_begin * in_width * channels;
+    if (need_x) {
+      between.resize(size_t(row_end - row_begin) * out_width * channels);
+      horizontal(rows, in_width, between.data(), out_width, row_end - row_begin, channels,
+                 precompute(in_width, out_width, filter));
+      rows = between.data();
+    }
+    vertical(rows, row_begin, int64_t(out_width) * channels, out.pixels.data(), out_height, y_taps);
+    return out;
+  }
+  // Vertical first: need_y holds, as the height shrinks.
+  const Taps y_taps = precompute(in_height, out_height, filter);
+  if (!need_x) {
+    vertical(image.pixels.data(), 0, int64_t(in_width) * channels, out.pixels.data(), out_height, y_taps);
+    return out;
+  }
+  between.resize(size_t(out_height) * in_width * channels);
+  vertical(image.pixels.data(), 0, int64_t(in_width) * channels, between.data(), out_height, y_taps);
+  horizontal(between.data(), in_width, out.pixels.data(), out_width, out_height, channels,
+             precompute(in_width, out_width, filter));
+  return out;
+}
+
+}  // namespace
+
+ImageU8 resize_bicubic(const ImageU8& image, int64_t height, int64_t width) {
+  check_arguments("resize_bicubic", image, height, width);
+  return resize(image, height, width, kBicubic);
+}
+
+ImageU8 resize_box(const ImageU8& image, int64_t height, int64_t width) {
+  check_arguments("resize_box", image, height, width);
+  return resize(image, height, width, kBox);
+}
+
+ImageU8 center_crop(const ImageU8& image, int64_t height, int64_t width) {
+  check_arguments("center_crop", image, height, width);
+  // Cheap exact halvings first, as ADM does, so that the bicubic filter's window stays small. ADM's test
+  // min(w, h) >= 2 s is, for a square target, the same as both sides >= 2 s.
+  const ImageU8* current = &image;
+  ImageU8 halved;
+  while (current->height >= 2 * height && current->width >= 2 * width) {
+    halved = resize(*current, current->height / 2, current->width / 2, kBox);
+    current = &halved;
+  }
+  // Python's height / h is the correctly rounded quotient, as is this; for a square target the max is
+  // s / min(h, w), ADM's scale, bit for bit.
+  const double scale = std::max(double(height) / double(current->height), double(width) / double(current->width));
+  // Python's round(): to nearest, ties to even, which is nearbyint under the default rounding mode.
+  const int64_t scaled_height = int64_t(std::nearbyint(double(current->height) * scale));
+  const int64_t scaled_width = int64_t(std::nearbyint(double(current->width) * scale));
+  // The scale covers the target on both sides: h * (height / h) rounds to height, never below.
+  if (scaled_height < height || scaled_width < width)
+    throw std::logic_error("center_crop: the scaled image is smaller than the target");
+  if (element_count(scaled_height, scaled_width, image.channels) < 0)
+    throw std::invalid_argument("center_crop: a " + std::to_string(current->height) + " x " +
+                                std::to_string(current->width) + " image would be scaled to " +
+                                std::to_string(scaled_height) + " x " + std::to_string(scaled_width));
+  const ImageU8 scaled = resize(*current, scaled_height, scaled_width, kBicubic);
+  const int64_t top = (scaled_height - height) / 2, left = (scaled_width - width) / 2;
+  const int64_t channels = image.channels, row_bytes = width * channels;
+  ImageU8 out{height, width, channels, std::vector<uint8_t>(size_t(height * row_bytes))};
+  for (int64_t y = 0; y < height; ++y) {
+    const uint8_t* from = scaled.pixels.data() + ((top + y) * scaled_width + left) * channels;
+    std::copy(from, from + row_bytes, out.pixels.data() + y * row_bytes);
+  }
+  return out;
+}
+
+}  // namespace genbox
