@@ -21,6 +21,10 @@ std::filesystem::path temporary_sibling(const std::filesystem::path& path) {
 }
 
 void write_file_atomic(const std::filesystem::path& path, const std::string& content) {
+  write_file_atomic(path, {std::string_view(content)});
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::initializer_list<std::string_view> parts) {
   std::filesystem::path tmp = temporary_sibling(path);
   auto fail = [&](const std::string& reason) {
     std::error_code ignored;
@@ -29,7 +33,8 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
   };
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail(std::strerror(errno));
-  bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+  bool ok = true;
+  for (std::string_view part : parts) ok = ok && std::fwrite(part.data(), 1, part.size(), f) == part.size();
   ok = std::fflush(f) == 0 && ok;
   ok = fsync(fileno(f)) == 0 && ok;
   int saved_errno = errno;

@@ -2,14 +2,18 @@
 #pragma once
 
 #include <filesystem>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace genbox {
 
 // Writes to a temporary file beside `path`, then renames it over `path`. On any failure (a full
 // disk, permissions) the temporary is removed and a DataError names the file and the reason.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
+// The same for content in parts, written one after another (no copy into one string).
+void write_file_atomic(const std::filesystem::path& path, std::initializer_list<std::string_view> parts);
 
 // The whole file; a DataError naming it and the OS's reason when it cannot be read.
 std::string read_file(const std::filesystem::path& path);

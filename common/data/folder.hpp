@@ -43,6 +43,7 @@ ImageFolder list_image_folder(const std::filesystem::path& root);
 struct DecodedImages {
   ImageDataset data;                 // uint8 [N, C, H, W], labels int64 [N]
   std::vector<std::string> skipped;  // with skip_bad_images: the files left out, and why
+  bool from_cache = false;           // read from the prepared-set cache (common/data/prepared_cache.hpp)
 };
 
 // Decodes `indices` of the folder's files (all when empty) into one data set. A bad image stops

@@ -12,6 +12,7 @@
 #include "base/errors.hpp"
 
 #include "common/data/cifar.hpp"
+#include "common/data/prepared_cache.hpp"
 #include "common/data/toy2d.hpp"
 #include "common/images.hpp"
 
@@ -38,6 +39,9 @@ void describe(Schema& s, DataSource& data) {
         "folder: an image declaring more pixels is refused before it is decoded");
   s.add("data.skip_bad_images", data.geometry.skip_bad_images,
         "folder: leave out images that cannot be decoded or fitted (counted in meta.json) instead of stopping");
+  s.add("data.cache_dir", data.cache_dir,
+        "folder: where decoded sets are kept for the next start; \"\": ~/.cache/genbox/prepared (or "
+        "$XDG_CACHE_HOME's); \"none\": decode at every start");
   s.add("data.test_root", data.test_root, "folder: a folder of test images; \"\": hold out data.test_fraction");
   s.add("data.test_fraction", data.test_fraction, 0.0, 0.5,
         "folder without data.test_root: the share of images held out for testing, drawn with run.seed");
@@ -66,7 +70,11 @@ std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int6
     if (kept.empty())
       for (size_t i = 0; i < from.files.size(); ++i) kept.push_back(int64_t(i));
     if (limit > 0 && limit < int64_t(kept.size())) kept.resize(size_t(limit));
-    DecodedImages decoded = decode_folder(from, source.geometry, kept);
+    DecodedImages decoded = source.cache_dir == "none"
+                                ? decode_folder(from, source.geometry, kept)
+                                : prepared_images(from, source.geometry, kept,
+                                                  source.cache_dir.empty() ? default_prepared_cache_dir()
+                                                                           : std::filesystem::path(source.cache_dir));
     skipped.insert(skipped.end(), decoded.skipped.begin(), decoded.skipped.end());
     return decoded.data;
   };

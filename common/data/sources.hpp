@@ -23,6 +23,7 @@ struct DataSource {
   std::string root = kFashionMnistRoot;
   std::string cifar100_labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
   ImageGeometry geometry;                // folder: size, channels, crop, limits
+  std::string cache_dir;                 // folder: prepared sets; "" the per-user cache, "none" no cache
   std::string test_root;                 // folder: the test split's own folder; "" holds out test_fraction
   double test_fraction = 0.01;           // folder without test_root: held out by a seeded draw
   std::string hflip = "auto";            // auto | on | off; auto: on for CIFAR and folders, off otherwise
