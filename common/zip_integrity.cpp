@@ -9,53 +9,13 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "common/zip_reader.hpp"
 
 namespace genbox {
 
 namespace {
 constexpr std::string_view kSealPrefix = "genbox-crc32 ";
 constexpr uint64_t kSealSize = kSealPrefix.size() + 8;
-constexpr uint64_t kEndRecordSize = 22;
-
-struct Entry {
-  std::string name;
-  uint64_t header = 0;  // offset of its local header
-  uint64_t size = 0, compressed = 0;
-  uint32_t crc = 0;
-  uint64_t method = 0;
-};
-
-struct Directory {
-  uint64_t end = 0;      // offset of the end-of-central-directory record
-  uint64_t comment = 0;  // the comment's length; it ends the file
-  std::vector<Entry> entries;
-};
-
-// Bounds-checked little-endian reads of a file whose every field may lie.
-class Bytes {
- public:
-  Bytes(std::string_view bytes, const std::string& source) : bytes_(bytes), source_(source) {}
-  uint64_t size() const { return bytes_.size(); }
-  uint64_t at(uint64_t offset, int width) const {
-    if (offset > size() || size() - offset < uint64_t(width))
-      throw unreadable("a zip directory pointing outside the file");
-    uint64_t value = 0;
-    for (int i = width - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes_[offset + i]);
-    return value;
-  }
-  std::string_view span(uint64_t offset, uint64_t length) const {
-    if (offset > size() || size() - offset < length) throw unreadable("a zip directory pointing outside the file");
-    return bytes_.substr(offset, length);
-  }
-  DataError unreadable(const std::string& why) const {
-    return DataError(fmt::format("{}: not a readable checkpoint ({})", source_, why));
-  }
-  DataError damaged(const std::string& why) const { return DataError(fmt::format("{}: damaged: {}", source_, why)); }
-
- private:
-  std::string_view bytes_;
-  const std::string& source_;
-};
 
 // What an entry of PyTorch's archive holds, for messages.
 std::string what_entry_holds(const std::string& name) {
@@ -66,84 +26,21 @@ std::string what_entry_holds(const std::string& name) {
   return "";
 }
 
-Directory read_directory(const Bytes& file) {
-  const uint64_t n = file.size();
-  if (n < kEndRecordSize) throw file.unreadable("no zip directory");
-  Directory dir;
-  dir.end = n;
-  // The end record is searched from the back: at most a 65535-byte comment follows it.
-  for (uint64_t i = n - kEndRecordSize; n - i <= kEndRecordSize + 0xffff; --i) {
-    if (file.at(i, 4) == 0x06054b50) {
-      dir.end = i;
-      break;
-    }
-    if (i == 0) break;
-  }
-  if (dir.end == n) throw file.unreadable("no zip directory");
-  dir.comment = file.at(dir.end + 20, 2);
-  if (dir.end + kEndRecordSize + dir.comment != n)
-    throw file.damaged("the zip end record does not match the file's length");
-  uint64_t entries = file.at(dir.end + 10, 2), at = file.at(dir.end + 16, 4);
-  if (at == 0xffffffff || entries == 0xffff) {
-    // Zip64: the locator just before points at the zip64 end record.
-    if (dir.end < 20 || file.at(dir.end - 20, 4) != 0x07064b50) throw file.unreadable("a broken zip64 locator");
-    uint64_t record = file.at(dir.end - 12, 8);
-    if (file.at(record, 4) != 0x06064b50) throw file.unreadable("a broken zip64 directory");
-    entries = file.at(record + 32, 8);
-    at = file.at(record + 48, 8);
-  }
-  // Every directory record takes at least 46 bytes: a count beyond that is a lie.
-  if (entries > n / 46) throw file.unreadable("a zip directory claiming more entries than the file holds");
-  dir.entries.reserve(entries);
-  for (uint64_t e = 0; e < entries; ++e) {
-    if (file.at(at, 4) != 0x02014b50) throw file.unreadable("a broken zip directory entry");
-    Entry entry;
-    entry.method = file.at(at + 10, 2);
-    entry.crc = static_cast<uint32_t>(file.at(at + 16, 4));
-    entry.compressed = file.at(at + 20, 4);
-    entry.size = file.at(at + 24, 4);
-    entry.header = file.at(at + 42, 4);
-    const uint64_t name = file.at(at + 28, 2), extra = file.at(at + 30, 2), comment = file.at(at + 32, 2);
-    entry.name = std::string(file.span(at + 46, name));
-    const uint64_t extra_begin = at + 46 + name, extra_end = extra_begin + extra;
-    if (extra_end + comment > n) throw file.unreadable("a broken zip directory entry");
-    for (uint64_t x = extra_begin; x + 4 <= extra_end;) {
-      const uint64_t id = file.at(x, 2), length = file.at(x + 2, 2);
-      if (x + 4 + length > extra_end) throw file.unreadable("a broken zip extra field");
-      if (id == 0x0001) {  // zip64 values, present only for the fields that overflowed, in this order
-        uint64_t field = x + 4;
-        const uint64_t field_end = x + 4 + length;
-        for (uint64_t* value : {&entry.size, &entry.compressed, &entry.header})
-          if (*value == 0xffffffff && field + 8 <= field_end) *value = file.at(field, 8), field += 8;
-      }
-      x += 4 + length;
-    }
-    if (entry.size > n || entry.compressed > n)
-      throw file.unreadable(fmt::format("an entry claims {} bytes in a file of {}", entry.size, n));
-    dir.entries.push_back(std::move(entry));
-    at = extra_end + comment;
-  }
-  return dir;
-}
-
-// The entry's bytes, once its local header agrees with the directory.
-std::string_view entry_data(const Bytes& file, const Entry& entry) {
-  const std::string where = fmt::format("entry '{}'{}", entry.name, what_entry_holds(entry.name));
-  if (file.at(entry.header, 4) != 0x04034b50) throw file.damaged(where + ": its local header is broken");
-  const uint64_t name = file.at(entry.header + 26, 2), extra = file.at(entry.header + 28, 2);
-  if (file.span(entry.header + 30, name) != entry.name)
-    throw file.damaged(where + ": its local header names another entry");
+// The entry's bytes, once its local header agrees with the directory; every checkpoint entry
+// is stored.
+std::string_view entry_data(std::string_view bytes, const ZipEntry& entry, const std::string& source) {
   if (entry.method != 0 || entry.compressed != entry.size)
-    throw file.damaged(where + ": compressed, which no checkpoint is");
-  return file.span(entry.header + 30 + name + extra, entry.size);
+    throw DataError(fmt::format("{}: damaged: entry '{}'{}: compressed, which no checkpoint is", source, entry.name,
+                                what_entry_holds(entry.name)));
+  return zip_entry_span(bytes, entry, source);
 }
 
 // Checks every entry against its directory's CRC-32; throws naming the first that fails.
-void verify_entries(const Bytes& file, const Directory& dir) {
-  for (const Entry& entry : dir.entries)
-    if (crc32_of(entry_data(file, entry)) != entry.crc)
-      throw file.damaged(
-          fmt::format("entry '{}'{} does not match its CRC-32", entry.name, what_entry_holds(entry.name)));
+void verify_entries(std::string_view bytes, const ZipDirectory& dir, const std::string& source) {
+  for (const ZipEntry& entry : dir.entries)
+    if (crc32_of(entry_data(bytes, entry, source)) != entry.crc)
+      throw DataError(fmt::format("{}: damaged: entry '{}'{} does not match its CRC-32", source, entry.name,
+                                  what_entry_holds(entry.name)));
 }
 
 uint32_t parse_hex(std::string_view text, bool& ok) {
@@ -187,8 +84,7 @@ uint32_t crc32_of(std::string_view bytes, uint32_t crc) {
 }
 
 void seal_zip(std::string& bytes) {
-  const std::string source = "the checkpoint being written";
-  const Directory dir = read_directory(Bytes(bytes, source));
+  const ZipDirectory dir = read_zip_directory(bytes, "the checkpoint being written", "checkpoint");
   if (dir.comment != 0) throw std::logic_error("seal_zip: the archive already has a comment");
   bytes[dir.end + 20] = static_cast<char>(kSealSize & 0xff);
   bytes[dir.end + 21] = static_cast<char>(kSealSize >> 8);
@@ -196,16 +92,15 @@ void seal_zip(std::string& bytes) {
 }
 
 void verify_zip(std::string_view bytes, const std::string& source) {
-  const Bytes file(bytes, source);
-  const Directory dir = read_directory(file);
-  if (dir.comment == 0) return verify_entries(file, dir);
+  const ZipDirectory dir = read_zip_directory(bytes, source, "checkpoint");
+  if (dir.comment == 0) return verify_entries(bytes, dir, source);
   std::string_view comment = bytes.substr(bytes.size() - dir.comment);
   bool ok = comment.size() == kSealSize && comment.substr(0, kSealPrefix.size()) == kSealPrefix;
   const uint32_t sealed = ok ? parse_hex(comment.substr(kSealPrefix.size()), ok) : 0;
-  if (!ok) throw file.damaged("its zip comment is not genbox's seal");
+  if (!ok) throw DataError(fmt::format("{}: damaged: its zip comment is not genbox's seal", source));
   if (crc32_of(bytes.substr(0, bytes.size() - dir.comment)) == sealed) return;
-  verify_entries(file, dir);
-  throw file.damaged("its zip headers do not match the CRC-32 sealed in the file");
+  verify_entries(bytes, dir, source);
+  throw DataError(fmt::format("{}: damaged: its zip headers do not match the CRC-32 sealed in the file", source));
 }
 
 }  // namespace genbox

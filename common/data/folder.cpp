@@ -1,12 +1,20 @@
 #include "common/data/folder.hpp"
 
 #include <ATen/Parallel.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "base/config.hpp"
@@ -14,6 +22,7 @@
 #include "base/fsutil.hpp"
 #include "common/data/decode.hpp"
 #include "common/data/resample.hpp"
+#include "common/zip_reader.hpp"
 
 namespace genbox {
 
@@ -39,25 +48,24 @@ std::string printable(const std::string& text) {
 }
 
 // EDM's dataset.json labels, by relative path; std::nullopt for "labels": null.
-std::optional<std::map<std::string, int64_t>> read_dataset_json(const fs::path& path) {
-  const nlohmann::json json = parse_json(read_file(path), path.string());
+std::optional<std::map<std::string, int64_t>> read_dataset_json(const std::string& text, const std::string& path) {
+  const nlohmann::json json = parse_json(text, path);
   const auto labels = json.is_object() ? json.find("labels") : json.end();
   if (labels == json.end())
-    throw DataError(
-        fmt::format("{}: expected an object with \"labels\": [[\"path\", label], ...] or null", path.string()));
+    throw DataError(fmt::format("{}: expected an object with \"labels\": [[\"path\", label], ...] or null", path));
   if (labels->is_null()) return std::nullopt;
   if (!labels->is_array())
-    throw DataError(fmt::format("{}: \"labels\" must be an array of [\"path\", label] pairs or null, not {}",
-                                path.string(), json_kind(*labels)));
+    throw DataError(fmt::format("{}: \"labels\" must be an array of [\"path\", label] pairs or null, not {}", path,
+                                json_kind(*labels)));
   std::map<std::string, int64_t> out;
   for (const nlohmann::json& pair : *labels) {
     if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_number_integer())
-      throw DataError(fmt::format("{}: \"labels\" holds {}, not a [\"path\", label] pair", path.string(),
-                                  pair.dump().substr(0, 60)));
+      throw DataError(
+          fmt::format("{}: \"labels\" holds {}, not a [\"path\", label] pair", path, pair.dump().substr(0, 60)));
     const std::string name = pair[0].get<std::string>();
     const int64_t label = pair[1].get<int64_t>();
     if (label < 0)
-      throw DataError(fmt::format("{}: label {} for {}; labels are whole numbers >= 0", path.string(), label, name));
+      throw DataError(fmt::format("{}: label {} for {}; labels are whole numbers >= 0", path, label, name));
     out[name] = label;
   }
   return out;
@@ -73,6 +81,87 @@ ImageU8 fit(const ImageU8& image, const ImageGeometry& geometry, int64_t height,
                               image.height, image.width, height, width));
 }
 }  // namespace
+
+namespace {
+// Labels by dataset.json when there is one (its text), else by ImageFolder's class folders.
+void assign_labels(ImageFolder& folder, const std::set<std::string>& top_folders,
+                   const std::optional<std::string>& dataset_json, const std::string& json_source) {
+  if (folder.files.empty())
+    throw DataError(
+        fmt::format("{}: no images under it (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR)", folder.root.string()));
+  if (dataset_json) {
+    const auto labels = read_dataset_json(*dataset_json, json_source);
+    if (labels) {
+      std::set<std::string> listed;
+      for (const auto& [name, label] : *labels) listed.insert(name);
+      for (const std::string& file : folder.files) {
+        auto found = labels->find(file);
+        if (found == labels->end()) throw DataError(fmt::format("{}: has no label for {}", json_source, file));
+        folder.labels.push_back(found->second);
+        listed.erase(file);
+      }
+      if (!listed.empty())
+        throw DataError(fmt::format("{}: names {}, which is not an image under {}", json_source, *listed.begin(),
+                                    folder.root.string()));
+      int64_t classes = 1 + *std::max_element(folder.labels.begin(), folder.labels.end());
+      for (int64_t k = 0; k < classes; ++k) folder.class_names.push_back(std::to_string(k));
+    } else {
+      folder.labels.assign(folder.files.size(), 0);
+    }
+    return;
+  }
+  const bool nested = std::any_of(folder.files.begin(), folder.files.end(),
+                                  [](const std::string& f) { return f.find('/') != std::string::npos; });
+  if (!nested) {
+    folder.labels.assign(folder.files.size(), 0);
+    return;
+  }
+  // ImageFolder's classes: the top-level folders, sorted; each must hold images.
+  for (const std::string& file : folder.files)
+    if (file.find('/') == std::string::npos)
+      throw DataError(
+          fmt::format("{}: an image beside class folders; with sub-folders (one per class) every image "
+                      "must be in one, or give labels in a dataset.json",
+                      (folder.root / file).string()));
+  folder.class_names.assign(top_folders.begin(), top_folders.end());
+  std::map<std::string, int64_t> class_of;
+  for (size_t k = 0; k < folder.class_names.size(); ++k) class_of[folder.class_names[k]] = int64_t(k);
+  std::set<std::string> empty(top_folders.begin(), top_folders.end());
+  for (const std::string& file : folder.files) {
+    const std::string top = file.substr(0, file.find('/'));
+    folder.labels.push_back(class_of.at(top));
+    empty.erase(top);
+  }
+  if (!empty.empty())
+    throw DataError(fmt::format("{}: a class folder with no images", (folder.root / *empty.begin()).string()));
+}
+
+// A zip archive mapped read-only for as long as a reader of its entries lives.
+class MappedArchive {
+ public:
+  explicit MappedArchive(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw DataError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
+    struct stat info {};
+    const bool regular = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+    size_ = regular ? size_t(info.st_size) : 0;
+    data_ = size_ > 0 ? mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    ::close(fd);
+    if (!regular) throw DataError(fmt::format("{}: not a zip file", path.string()));
+    if (data_ == MAP_FAILED) throw DataError(fmt::format("{}: not a readable zip archive (empty)", path.string()));
+  }
+  ~MappedArchive() { munmap(data_, size_); }
+  MappedArchive(const MappedArchive&) = delete;
+  MappedArchive& operator=(const MappedArchive&) = delete;
+  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  void* data_ = MAP_FAILED;
+  size_t size_ = 0;
+};
+}  // namespace
+
+std::string ImageFolder::name(size_t i) const { return (root / files[i]).string(); }
 
 ImageFolder list_image_folder(const fs::path& root) {
   std::error_code error;
@@ -92,55 +181,39 @@ ImageFolder list_image_folder(const fs::path& root) {
   }
   if (error) throw DataError(fmt::format("{}: cannot list: {}", root.string(), error.message()));
   std::sort(folder.files.begin(), folder.files.end());
-  if (folder.files.empty())
-    throw DataError(fmt::format("{}: no images under it (PNG, JPEG, BMP, GIF, TGA, PNM, PSD, HDR)", root.string()));
-
   const fs::path json_path = root / "dataset.json";
-  if (fs::exists(json_path)) {
-    const auto labels = read_dataset_json(json_path);
-    if (labels) {
-      std::set<std::string> listed;
-      for (const auto& [name, label] : *labels) listed.insert(name);
-      for (const std::string& file : folder.files) {
-        auto found = labels->find(file);
-        if (found == labels->end()) throw DataError(fmt::format("{}: has no label for {}", json_path.string(), file));
-        folder.labels.push_back(found->second);
-        listed.erase(file);
-      }
-      if (!listed.empty())
-        throw DataError(fmt::format("{}: names {}, which is not an image under {}", json_path.string(), *listed.begin(),
-                                    root.string()));
-      int64_t classes = 1 + *std::max_element(folder.labels.begin(), folder.labels.end());
-      for (int64_t k = 0; k < classes; ++k) folder.class_names.push_back(std::to_string(k));
-    } else {
-      folder.labels.assign(folder.files.size(), 0);
-    }
-    return folder;
+  const std::optional<std::string> json =
+      fs::exists(json_path) ? std::optional<std::string>(read_file(json_path)) : std::nullopt;
+  assign_labels(folder, top_folders, json, json_path.string());
+  folder.read = [root, files = folder.files](size_t i) { return read_file(root / files[i]); };
+  return folder;
+}
+
+ImageFolder list_image_zip(const fs::path& archive) {
+  const auto mapped = std::make_shared<const MappedArchive>(archive);
+  const ZipDirectory dir = read_zip_directory(mapped->bytes(), archive.string(), "zip archive");
+  ImageFolder folder;
+  folder.root = archive;
+  std::map<std::string, ZipEntry> entries;
+  std::set<std::string> top_folders;
+  std::optional<std::string> json;
+  constexpr uint64_t kMaxEntry = uint64_t(1) << 30;
+  for (const ZipEntry& entry : dir.entries) {
+    if (entry.name == "dataset.json") json = zip_entry_content(mapped->bytes(), entry, archive.string(), kMaxEntry);
+    if (entry.name.empty() || entry.name.back() == '/' || !is_image_name(entry.name)) continue;
+    if (!valid_utf8(entry.name))
+      throw DataError(fmt::format("{}: entry {}: a name that is not UTF-8", archive.string(), printable(entry.name)));
+    if (entry.name.find('/') != std::string::npos) top_folders.insert(entry.name.substr(0, entry.name.find('/')));
+    folder.files.push_back(entry.name);
+    entries[entry.name] = entry;
   }
-  const bool nested = std::any_of(folder.files.begin(), folder.files.end(),
-                                  [](const std::string& f) { return f.find('/') != std::string::npos; });
-  if (!nested) {
-    folder.labels.assign(folder.files.size(), 0);
-    return folder;
-  }
-  // ImageFolder's classes: the top-level folders, sorted; each must hold images.
-  for (const std::string& file : folder.files)
-    if (file.find('/') == std::string::npos)
-      throw DataError(
-          fmt::format("{}: an image beside class folders; with sub-folders (one per class) every image "
-                      "must be in one, or give labels in a dataset.json",
-                      (root / file).string()));
-  folder.class_names.assign(top_folders.begin(), top_folders.end());
-  std::map<std::string, int64_t> class_of;
-  for (size_t k = 0; k < folder.class_names.size(); ++k) class_of[folder.class_names[k]] = int64_t(k);
-  std::set<std::string> empty(top_folders.begin(), top_folders.end());
-  for (const std::string& file : folder.files) {
-    const std::string top = file.substr(0, file.find('/'));
-    folder.labels.push_back(class_of.at(top));
-    empty.erase(top);
-  }
-  if (!empty.empty())
-    throw DataError(fmt::format("{}: a class folder with no images", (root / *empty.begin()).string()));
+  std::sort(folder.files.begin(), folder.files.end());
+  assign_labels(folder, top_folders, json, archive.string() + ":dataset.json");
+  std::vector<ZipEntry> ordered;
+  for (const std::string& file : folder.files) ordered.push_back(entries.at(file));
+  folder.read = [mapped, ordered, source = archive.string()](size_t i) {
+    return zip_entry_content(mapped->bytes(), ordered[i], source, kMaxEntry);
+  };
   return folder;
 }
 
@@ -150,8 +223,10 @@ DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geom
   if (indices.empty())
     for (size_t i = 0; i < folder.files.size(); ++i) indices.push_back(int64_t(i));
   const int64_t n = static_cast<int64_t>(indices.size()), channels = geometry.channels;
-  auto source = [&](int64_t i) { return (folder.root / folder.files[indices[i]]).string(); };
-  auto decode = [&](int64_t i) { return decode_image(read_file(source(i)), source(i), channels, geometry.max_pixels); };
+  auto source = [&](int64_t i) { return folder.name(size_t(indices[size_t(i)])); };
+  auto decode = [&](int64_t i) {
+    return decode_image(folder.read(size_t(indices[size_t(i)])), source(i), channels, geometry.max_pixels);
+  };
 
   // The target size: the geometry's, or the first readable image's own.
   int64_t height = 0, width = 0;

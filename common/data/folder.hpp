@@ -1,4 +1,5 @@
-// A folder of the user's own images as a data set (data.dataset = "folder").
+// A folder of the user's own images as a data set (data.dataset = "folder"), or a zip of them
+// (data.dataset = "zip").
 //
 // Every image file under the root is found recursively (directory symlinks are not followed, so
 // a symlink loop cannot trap the search) and sorted by its path. Labels follow torchvision's
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,16 +31,24 @@ struct ImageGeometry {
 };
 
 struct ImageFolder {
-  std::filesystem::path root;
-  std::vector<std::string> files;  // paths relative to root, sorted, '/'-separated
+  std::filesystem::path root;      // the folder, or the zip archive
+  std::vector<std::string> files;  // paths relative to root (entry names in a zip), sorted, '/'-separated
   std::vector<int64_t> labels;
   std::vector<std::string> class_names;  // empty when unlabelled
+  // The bytes of files[i] (from root / files[i], or the archive's entry), and its name in messages.
+  std::function<std::string(size_t)> read;
+  std::string name(size_t i) const;
 };
 
 // The images under `root` and their labels; a DataError names the folder or file at fault (no
 // images, a class folder without images, a name that is not UTF-8, a dataset.json that is
 // malformed, names a missing file, lacks one or has a negative label).
 ImageFolder list_image_folder(const std::filesystem::path& root);
+
+// The same for a zip archive of images, read in place (mapped, never unpacked), as EDM's
+// dataset_tool writes them: entries stored or deflated, a dataset.json entry for labels, or
+// ImageFolder's class folders inside. A damaged directory or entry names the archive and entry.
+ImageFolder list_image_zip(const std::filesystem::path& archive);
 
 struct DecodedImages {
   ImageDataset data;                 // uint8 [N, C, H, W], labels int64 [N]

@@ -28,10 +28,13 @@ std::string cache_key(const ImageFolder& folder, const ImageGeometry& geometry, 
   std::string text = fmt::format("{}|{}|{}|{}|{}|{}", kMagic, fmt::join(geometry.size, "x"), geometry.channels,
                                  geometry.crop, geometry.max_pixels, geometry.skip_bad_images);
   auto add_file = [&](const fs::path& path) {
+    text += "|" + path.string();
     struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) return;
-    text += fmt::format("|{}|{}|{}.{}", path.string(), info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec);
+    if (::stat(path.c_str(), &info) == 0)
+      text += fmt::format("|{}|{}.{}", info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec);
   };
+  // The root itself: a zip archive's size and time stand for its entries'.
+  add_file(folder.root);
   add_file(folder.root / "dataset.json");
   for (int64_t i : indices) add_file(folder.root / folder.files[size_t(i)]);
   uint64_t hash = 14695981039346656037ull;

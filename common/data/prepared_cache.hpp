@@ -3,8 +3,8 @@
 //
 // <cache_dir>/<key>.images, where the key is 16 hex digits of a 64-bit FNV-1a hash of the file
 // format's version, the geometry, and every chosen file's path, size and modification time (and
-// dataset.json's, whose labels it holds): a changed, added or removed file, or another geometry,
-// makes another key. The file is "genbox-prepared-images 1\n", the header's length (8 bytes,
+// dataset.json's, whose labels it holds; for a zip, the archive's): a changed, added or removed
+// file, or another geometry, makes another key. The file is "genbox-prepared-images 1\n", the header's length (8 bytes,
 // little-endian), the header (JSON: n, channels, height, width, labels, skipped files), the CRC-32
 // of header and pixels (4 bytes), then the pixels, uint8 [N, C, H, W]. It is written whole and
 // renamed into place, so two processes preparing the same set at once each leave a whole file;

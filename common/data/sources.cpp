@@ -21,12 +21,13 @@ namespace genbox {
 void describe(Schema& s, DataSource& data) {
   s.add_choice(
       "data.dataset", data.dataset,
-      {"fashion_mnist", "idx", "cifar10", "cifar100", "folder", "two_moons", "eight_gaussians", "checkerboard"},
+      {"fashion_mnist", "idx", "cifar10", "cifar100", "folder", "zip", "two_moons", "eight_gaussians", "checkerboard"},
       "image set (fashion_mnist; idx: any MNIST-style IDX set under data.root; cifar10, cifar100: their "
-      "binary versions under data.root; folder: your own images under data.root) or toy 2D");
+      "binary versions under data.root; folder: your own images under data.root; zip: a zip of them, as EDM "
+      "makes) or toy 2D");
   s.add("data.root", data.root,
         "directory of the IDX files, of CIFAR's .bin files (or the folder holding cifar-10-batches-bin or "
-        "cifar-100-binary), or of your images (sub-folders: one per class)");
+        "cifar-100-binary), or of your images (sub-folders: one per class), or the zip file");
   s.add_choice("data.cifar100_labels", data.cifar100_labels, {"fine", "coarse"},
                "CIFAR-100's labels: its 100 classes or its 20 superclasses");
   s.add("data.image_size", data.geometry.size, 2, 65536,
@@ -62,7 +63,10 @@ namespace {
 // folder's held out by a draw seeded with the run's seed (named in meta.json's data.held_out).
 std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int64_t seed, bool need_train,
                                                   int64_t test_limit, nlohmann::json& meta) {
-  const ImageFolder folder = list_image_folder(source.root);
+  auto list = [&](const std::string& root) {
+    return source.dataset == "zip" ? list_image_zip(root) : list_image_folder(root);
+  };
+  const ImageFolder folder = list(source.root);
   std::vector<int64_t> train_indices, test_indices;
   std::vector<std::string> skipped;
   auto decode = [&](const ImageFolder& from, const std::vector<int64_t>& indices, int64_t limit) {
@@ -80,7 +84,7 @@ std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int6
   };
   ImageDataset train, test;
   if (!source.test_root.empty()) {
-    test = decode(list_image_folder(source.test_root), {}, test_limit);
+    test = decode(list(source.test_root), {}, test_limit);
     for (size_t i = 0; i < folder.files.size(); ++i) train_indices.push_back(int64_t(i));
   } else {
     const int64_t n = int64_t(folder.files.size());
@@ -132,7 +136,7 @@ SourceData load_source(const DataSource& source, int64_t seed, c10::Device devic
                  : load_idx_dataset(source.root, split, limit);
     };
     ImageDataset test, train;
-    if (source.dataset == "folder") {
+    if (source.is_images()) {
       std::tie(train, test) = load_folder(source, seed, need_train, test_limit, data.meta);
     } else {
       test = load("test", test_limit);

@@ -30,10 +30,9 @@ struct DataSource {
   int64_t train_limit = 0;               // first N training images; 0: all
   int64_t toy_size = 20000;
   bool is_cifar() const { return dataset == "cifar10" || dataset == "cifar100"; }
-  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx" && dataset != "folder" && !is_cifar(); }
-  bool flips() const {
-    return !is_toy() && (hflip == "on" || (hflip == "auto" && (is_cifar() || dataset == "folder")));
-  }
+  bool is_images() const { return dataset == "folder" || dataset == "zip"; }
+  bool is_toy() const { return dataset != "fashion_mnist" && dataset != "idx" && !is_images() && !is_cifar(); }
+  bool flips() const { return !is_toy() && (hflip == "on" || (hflip == "auto" && (is_cifar() || is_images()))); }
 };
 
 void describe(Schema& schema, DataSource& data);

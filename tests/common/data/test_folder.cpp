@@ -222,3 +222,46 @@ TEST_CASE("bad images stop the decoding with up to ten named, or are skipped and
   const DecodedImages grey = decode_folder(folder, ImageGeometry{{6}, 1, "resize"}, {0, 4});
   CHECK(grey.data.images.sizes() == torch::IntArrayRef({2, 1, 6, 6}));
 }
+
+TEST_CASE("a zip of images reads as the folder it was made from, stored or deflated, with its dataset.json") {
+  TempDir dir;
+  png(dir / "images/cats/1.png", 10, 12, 1);
+  png(dir / "images/cats/2.png", 14, 9, 2);
+  png(dir / "images/dogs/3.png", 11, 11, 3);
+  const std::string zip_it =
+      "python3 -c \"import sys, zipfile, os\n"
+      "root, out, method = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
+      "with zipfile.ZipFile(out, 'w', method) as z:\n"
+      "  for d, _, fs in sorted(os.walk(root)):\n"
+      "    for f in sorted(fs): p = os.path.join(d, f); z.write(p, os.path.relpath(p, root))\n\" ";
+  REQUIRE(run_command(zip_it + (dir / "images").string() + " " + (dir / "stored.zip").string() + " 0").exit_code == 0);
+  ImageGeometry geometry;
+  geometry.size = {8};
+  const ImageFolder folder = list_image_folder(dir / "images");
+  const DecodedImages expected = decode_folder(folder, geometry);
+  const ImageFolder stored = list_image_zip(dir / "stored.zip");
+  CHECK(stored.files == folder.files);
+  CHECK(stored.labels == folder.labels);
+  CHECK(stored.class_names == folder.class_names);
+  CHECK(decode_folder(stored, geometry).data.images.equal(expected.data.images));
+
+  write_text(dir / "images/dataset.json", R"({"labels": [["cats/1.png", 4], ["cats/2.png", 0], ["dogs/3.png", 2]]})");
+  REQUIRE(run_command(zip_it + (dir / "images").string() + " " + (dir / "deflated.zip").string() + " 8").exit_code ==
+          0);
+  const ImageFolder deflated = list_image_zip(dir / "deflated.zip");
+  CHECK(deflated.labels == std::vector<int64_t>{4, 0, 2});
+  CHECK(decode_folder(deflated, geometry).data.images.equal(expected.data.images));
+
+  // A damaged directory, and a flipped byte in an image entry, name the archive (and the entry).
+  const std::string bytes = read_text(dir / "stored.zip");
+  write_text(dir / "cut.zip", bytes.substr(0, bytes.size() - 30));
+  CHECK(error_of([&] { list_image_zip(dir / "cut.zip"); }).find("cut.zip: not a readable zip archive") !=
+        std::string::npos);
+  std::string flipped = bytes;
+  flipped[flipped.find("IDAT") + 20] ^= 1;  // inside the first image's pixel data
+  write_text(dir / "flipped.zip", flipped);
+  const ImageFolder damaged = list_image_zip(dir / "flipped.zip");
+  CHECK(error_of([&] {
+          decode_folder(damaged, geometry);
+        }).find("flipped.zip: entry 'cats/1.png' does not match its CRC-32") != std::string::npos);
+}
