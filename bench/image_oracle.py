@@ -3,8 +3,8 @@ folder source (tests/common/data/test_folder.cpp).
 
 usage: python bench/image_oracle.py DIR
 
-DIR/images/ gets images of every kind the source must read (PNG grey, grey+alpha, RGB, RGBA,
-palette and 16-bit; JPEG; BMP; GIF), sized to exercise each crop. For every geometry in
+DIR/images/ gets images of every kind the source must read (PNG grey, grey+alpha, RGB, RGBA and
+palette; JPEG in RGB and CMYK; BMP; GIF), sized to exercise each crop. For every geometry in
 GEOMETRIES and every image, DIR/expected/<geometry>/<name>.bin holds the uint8 C x H x W pixels
 Pillow gives: decoded, converted with convert("RGB") or convert("L"), then fitted as ADM's
 center_crop_arr (generalised to H x W) or a plain bicubic resize. DIR/index.json lists them.
@@ -45,6 +45,7 @@ def sources(rng):
            ("rgba.png", Image.fromarray(smooth(33, 70, 4), "RGBA"), {}),
            ("palette.png", Image.fromarray(rgb).quantize(64), {}),
            ("photo.jpg", Image.fromarray(smooth(120, 96, 3)), {"quality": 95}),
+           ("cmyk.jpg", Image.fromarray(smooth(50, 64, 3)).convert("CMYK"), {"quality": 95}),
            ("small.bmp", Image.fromarray(smooth(24, 30, 3)), {}),
            ("anim.gif", Image.fromarray(rgb).quantize(32), {}),
            ("tall.png", Image.fromarray(smooth(300, 41, 3)), {})]
