@@ -45,7 +45,7 @@ void describe(Schema& s, DataSource& data) {
         "$XDG_CACHE_HOME's); \"none\": decode at every start");
   s.add("data.test_root", data.test_root, "folder: a folder of test images; \"\": hold out data.test_fraction");
   s.add("data.test_fraction", data.test_fraction, 0.0, 0.5,
-        "folder without data.test_root: the share of images held out for testing, drawn with run.seed");
+        "folder without data.test_root: the share of images held out for testing (the same draw for every run)");
   s.add_choice("data.hflip", data.hflip, {"auto", "on", "off"},
                "flip training images left-right at random, per batch from the run's seed; auto: on for CIFAR and "
                "folders, off for IDX sets");
@@ -60,9 +60,10 @@ void describe(Schema& s, DataSource& data) {
 
 namespace {
 // A folder's train and test splits: the test split is data.test_root's images, or a share of the
-// folder's held out by a draw seeded with the run's seed (named in meta.json's data.held_out).
-std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int64_t seed, bool need_train,
-                                                  int64_t test_limit, nlohmann::json& meta) {
+// folder's held out (named in meta.json's data.held_out). The draw has a seed of its own, not
+// run.seed: runs that differ only in their seed must test on the same images to compare.
+std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, bool need_train, int64_t test_limit,
+                                                  nlohmann::json& meta) {
   auto list = [&](const std::string& root) {
     return source.dataset == "zip" ? list_image_zip(root) : list_image_folder(root);
   };
@@ -94,7 +95,7 @@ std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, int6
           fmt::format("{}: {} images cannot be split into train and test by data.test_fraction = {}; "
                       "set data.test_root or another fraction",
                       source.root, n, source.test_fraction));
-    torch::Tensor order = at::randperm(n, at::make_generator<at::CPUGeneratorImpl>(uint64_t(seed) * 2 + 13));
+    torch::Tensor order = at::randperm(n, at::make_generator<at::CPUGeneratorImpl>(0x67656e626f78ull));
     std::vector<bool> is_test(size_t(n), false);
     for (int64_t k = 0; k < held; ++k) is_test[size_t(order[k].item<int64_t>())] = true;
     nlohmann::json held_out = nlohmann::json::array();
@@ -137,7 +138,7 @@ SourceData load_source(const DataSource& source, int64_t seed, c10::Device devic
     };
     ImageDataset test, train;
     if (source.is_images()) {
-      std::tie(train, test) = load_folder(source, seed, need_train, test_limit, data.meta);
+      std::tie(train, test) = load_folder(source, need_train, test_limit, data.meta);
     } else {
       test = load("test", test_limit);
       train = need_train ? load("train", source.train_limit) : test;
