@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "base/errors.hpp"
 #include "common/data/cifar.hpp"
 #include "common/data/idx.hpp"
 #include "common/distributed.hpp"
@@ -131,6 +132,15 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::p
     if ((key.rfind("model/", 0) == 0 || key.rfind("ema/", 0) == 0) && archive.try_read(key, value)) out[key] = value;
   }
   return out;
+}
+
+std::string data_error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::vector<CheckpointRecord> checkpoint_records(const std::filesystem::path& path) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -123,6 +124,9 @@ std::filesystem::path wait_for_training(const std::filesystem::path& dir, size_t
 
 // A TCP port on 127.0.0.1 that was free a moment ago (asked of the OS, never a fixed number).
 int free_port();
+
+// The message of the DataError `action` throws, or "" when it throws none.
+std::string data_error_of(const std::function<void()>& action);
 
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

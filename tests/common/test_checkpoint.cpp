@@ -8,18 +8,10 @@
 #include "tests/support.hpp"
 
 using namespace genbox;
+using genbox::testing::data_error_of;
 using genbox::testing::TempDir;
 
 namespace {
-std::string data_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // Steps of Adam on random data, with the EMA following: every kind of state a checkpoint holds.
 void train_steps(torch::nn::Linear& model, torch::optim::Optimizer& optimizer, Ema& ema, int steps) {
   for (int i = 0; i < steps; ++i) {

@@ -16,15 +16,6 @@ using namespace genbox::testing;
 
 namespace {
 
-std::string data_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // A header length as the format stores it.
 std::string little_endian_u64(uint64_t value) {
   std::string out;

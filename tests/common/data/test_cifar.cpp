@@ -25,14 +25,6 @@ std::string raw_records(int64_t n, int label_bytes, const std::function<uint8_t(
   return bytes;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST_CASE("CIFAR-10's binary batches read as [N, 3, 32, 32] planes with their labels") {
@@ -82,16 +74,17 @@ TEST_CASE("CIFAR-100 reads its fine or its coarse labels, and write_cifar round-
 TEST_CASE("a CIFAR file of the wrong length, a label out of range or a missing file names the file") {
   TempDir dir;
   write_text(dir / "test_batch.bin", raw_records(2, 1, [](int64_t) { return uint8_t(1); }) + "x");
-  CHECK(error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "test"); }) ==
+  CHECK(data_error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "test"); }) ==
         (dir / "test_batch.bin").string() +
             ": 6147 bytes is not a whole number of 3073-byte records (1 label byte and 32 x 32 x 3 pixels each)");
   write_text(dir / "test_batch.bin", raw_records(3, 1, [](int64_t r) { return uint8_t(r == 2 ? 10 : 1); }));
-  CHECK(error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "test"); }) ==
+  CHECK(data_error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "test"); }) ==
         (dir / "test_batch.bin").string() + ": record 2 has label 10; CIFAR-10 labels run from 0 to 9");
   write_text(dir / "test_batch.bin", "");
-  CHECK(error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "test"); }).find("0 bytes is not a whole number") !=
-        std::string::npos);
-  CHECK(error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "train"); })
+  CHECK(data_error_of([&] {
+          load_cifar(dir.path().string(), {"cifar10"}, "test");
+        }).find("0 bytes is not a whole number") != std::string::npos);
+  CHECK(data_error_of([&] { load_cifar(dir.path().string(), {"cifar10"}, "train"); })
             .find("cifar-10-batches-bin/data_batch_1.bin: no such file; point data.root at the folder of the CIFAR-10 "
                   "binary version") != std::string::npos);
 }

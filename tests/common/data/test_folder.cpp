@@ -16,14 +16,6 @@ using namespace genbox;
 using namespace genbox::testing;
 
 namespace {
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A PNG of h x w pixels (3 channels) whose content depends on `seed`.
 void png(const std::filesystem::path& path, int64_t h, int64_t w, int64_t seed = 0) {
@@ -151,38 +143,39 @@ TEST_CASE("a folder's labels follow ImageFolder's sorted class folders, or its d
 
   const std::string json = (dir / "dataset.json").string();
   write_text(dir / "dataset.json", R"({"labels": [["a_dogs/3.png", 1], ["b_cats/1.png", 1]]})");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }) == json + ": has no label for b_cats/deeper/2.png");
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }) == json + ": has no label for b_cats/deeper/2.png");
   write_text(dir / "dataset.json",
              R"({"labels": [["a_dogs/3.png", 1], ["b_cats/1.png", 1], ["b_cats/deeper/2.png", 0], ["gone.png", 1]]})");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }) ==
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }) ==
         json + ": names gone.png, which is not an image under " + dir.path().string());
   write_text(dir / "dataset.json", R"({"labels": [["a_dogs/3.png", -1]]})");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }) ==
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }) ==
         json + ": label -1 for a_dogs/3.png; labels are whole numbers >= 0");
   write_text(dir / "dataset.json", R"({"labels": {"a": 1}})");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }) ==
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }) ==
         json + ": \"labels\" must be an array of [\"path\", label] pairs or null, not an object");
 }
 
 TEST_CASE("a folder that cannot be a data set says which file or folder is at fault") {
   TempDir dir;
-  CHECK(error_of([&] { list_image_folder(dir / "absent"); }) == (dir / "absent").string() + ": no such folder");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }).find(": no images under it") != std::string::npos);
+  CHECK(data_error_of([&] { list_image_folder(dir / "absent"); }) == (dir / "absent").string() + ": no such folder");
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }).find(": no images under it") != std::string::npos);
   png(dir / "cats/1.png", 4, 4);
   std::filesystem::create_directories(dir / "dogs");
-  CHECK(error_of([&] { list_image_folder(dir.path()); }) ==
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }) ==
         (dir / "dogs").string() + ": a class folder with no images");
   png(dir / "dogs/2.png", 4, 4);
   png(dir / "loose.png", 4, 4);
-  CHECK(error_of([&] { list_image_folder(dir.path()); }).find("loose.png: an image beside class folders") !=
+  CHECK(data_error_of([&] { list_image_folder(dir.path()); }).find("loose.png: an image beside class folders") !=
         std::string::npos);
   std::filesystem::remove(dir / "loose.png");
   // A symlink loop is not followed, so the search ends; a name that is not UTF-8 is named.
   std::filesystem::create_directory_symlink(dir.path(), dir / "cats/loop");
   CHECK(list_image_folder(dir.path()).files.size() == 2);
   png(dir / "dogs/caf\xe9.png", 4, 4);
-  CHECK(error_of([&] { list_image_folder(dir.path()); }).find("dogs/caf\\xe9.png: a file name that is not UTF-8") !=
-        std::string::npos);
+  CHECK(data_error_of([&] {
+          list_image_folder(dir.path());
+        }).find("dogs/caf\\xe9.png: a file name that is not UTF-8") != std::string::npos);
 }
 
 TEST_CASE("bad images stop the decoding with up to ten named, or are skipped and counted") {
@@ -196,7 +189,7 @@ TEST_CASE("bad images stop the decoding with up to ten named, or are skipped and
   const ImageFolder folder = list_image_folder(dir.path());
   ImageGeometry geometry;
   geometry.size = {8};
-  const std::string error = error_of([&] { decode_folder(folder, geometry); });
+  const std::string error = data_error_of([&] { decode_folder(folder, geometry); });
   CHECK(error.find("3 of 5 images cannot be used (") == 0);
   CHECK(error.find("huge.png: 100000 x 100000 pixels, more than data.max_pixels = 50000000") != std::string::npos);
   CHECK(error.find("text.jpg: not an image genbox can decode") != std::string::npos);
@@ -212,7 +205,7 @@ TEST_CASE("bad images stop the decoding with up to ten named, or are skipped and
   geometry.crop = "none";
   geometry.size = {12, 10};
   geometry.skip_bad_images = false;
-  CHECK(error_of([&] {
+  CHECK(data_error_of([&] {
           decode_folder(folder, geometry, {0, 4});
         }).find("wide.png: 12 x 30 pixels, but data.crop = \"none\" needs every image to be 12 x 10") !=
         std::string::npos);
@@ -255,13 +248,13 @@ TEST_CASE("a zip of images reads as the folder it was made from, stored or defla
   // A damaged directory, and a flipped byte in an image entry, name the archive (and the entry).
   const std::string bytes = read_text(dir / "stored.zip");
   write_text(dir / "cut.zip", bytes.substr(0, bytes.size() - 30));
-  CHECK(error_of([&] { list_image_zip(dir / "cut.zip"); }).find("cut.zip: not a readable zip archive") !=
+  CHECK(data_error_of([&] { list_image_zip(dir / "cut.zip"); }).find("cut.zip: not a readable zip archive") !=
         std::string::npos);
   std::string flipped = bytes;
   flipped[flipped.find("IDAT") + 20] ^= 1;  // inside the first image's pixel data
   write_text(dir / "flipped.zip", flipped);
   const ImageFolder damaged = list_image_zip(dir / "flipped.zip");
-  CHECK(error_of([&] {
+  CHECK(data_error_of([&] {
           decode_folder(damaged, geometry);
         }).find("flipped.zip: entry 'cats/1.png' does not match its CRC-32") != std::string::npos);
 }
