@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace genbox {
 
@@ -47,9 +48,10 @@ std::string fit_to_width(const std::string& line, int columns) {
   return fitted;
 }
 
-Progress::Progress(int64_t first_step, int64_t total_steps)
+Progress::Progress(int64_t first_step, int64_t total_steps, std::string noun)
     : first_step_(first_step),
       total_steps_(total_steps),
+      noun_(std::move(noun)),
       interactive_(isatty(fileno(stdout))),
       started_(std::chrono::steady_clock::now()),
       last_draw_(started_) {}
@@ -63,8 +65,9 @@ std::string Progress::line(int64_t step, const std::string& metrics) const {
   double rate = steps_per_second(step);
   double eta = rate > 0 ? double(total_steps_ - step) / rate : -1;
   int width = static_cast<int>(std::to_string(total_steps_).size());
-  return fmt::format("step {:>{}}/{} | {:.2f} it/s | eta {} | {}", step, width, total_steps_, rate,
-                     format_duration(eta), metrics);
+  const std::string fields = fmt::format("{} {:>{}}/{} | {:.2f} {}/s | eta {}", noun_, step, width, total_steps_, rate,
+                                         noun_ == "step" ? "it" : noun_, format_duration(eta));
+  return metrics.empty() ? fields : fields + " | " + metrics;
 }
 
 void Progress::update(int64_t step, const std::string& metrics) {

@@ -1,4 +1,5 @@
-// Training progress: a live single line on a terminal, plain periodic lines otherwise.
+// Progress of a long loop (training steps, images decoded): a live single line on a terminal,
+// plain lines otherwise.
 #pragma once
 
 #include <chrono>
@@ -9,7 +10,9 @@ namespace genbox {
 
 class Progress {
  public:
-  Progress(int64_t first_step, int64_t total_steps);
+  // `noun` names what is counted ("step": "step 10/100 | 2.00 it/s"; "images": "images 10/100 |
+  // 2.00 images/s").
+  Progress(int64_t first_step, int64_t total_steps, std::string noun = "step");
 
   // Redraws the live line (at most ~10 times a second) when stdout is a terminal, fitted to its
   // width at each redraw (the window may be resized).
@@ -23,6 +26,7 @@ class Progress {
  private:
   double steps_per_second(int64_t step) const;
   int64_t first_step_, total_steps_;
+  std::string noun_;
   bool interactive_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point started_, last_draw_;

@@ -9,17 +9,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "base/config.hpp"
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
+#include "base/progress.hpp"
 #include "common/data/decode.hpp"
 #include "common/data/resample.hpp"
 #include "common/zip_reader.hpp"
@@ -217,6 +221,31 @@ ImageFolder list_image_zip(const fs::path& archive) {
   return folder;
 }
 
+torch::Tensor fit_images(const torch::Tensor& images, const ImageGeometry& geometry, const std::string& source) {
+  const int64_t n = images.size(0), found = images.size(1), h = images.size(2), w = images.size(3);
+  const int64_t channels = geometry.channels ? geometry.channels : found;
+  int64_t height = h, width = w;
+  if (geometry.size.size() == 1) height = width = geometry.size[0];
+  if (geometry.size.size() == 2) std::tie(height, width) = std::tuple(geometry.size[0], geometry.size[1]);
+  if (channels == found && height == h && width == w) return images;
+  const torch::Tensor interleaved = images.permute({0, 2, 3, 1}).contiguous();
+  torch::Tensor out = torch::empty({n, channels, height, width}, torch::kUInt8);
+  const uint8_t* in = interleaved.data_ptr<uint8_t>();
+  uint8_t* target = out.data_ptr<uint8_t>();
+  const int64_t plane = height * width;
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      ImageU8 image{h, w, channels, std::vector<uint8_t>(size_t(h * w * channels))};
+      convert_channels(in + i * h * w * found, found, h * w, channels, image.pixels.data());
+      const ImageU8 fitted = fit(image, geometry, height, width, source);
+      for (int64_t p = 0; p < plane; ++p)
+        for (int64_t c = 0; c < channels; ++c)
+          target[(i * channels + c) * plane + p] = fitted.pixels[size_t(p * channels + c)];
+    }
+  });
+  return out;
+}
+
 DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geometry,
                             const std::vector<int64_t>& chosen) {
   std::vector<int64_t> indices = chosen;
@@ -248,8 +277,13 @@ DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geom
   std::vector<std::string> errors(static_cast<size_t>(n));
   uint8_t* out = images.data_ptr<uint8_t>();
   const int64_t plane = height * width;
+  // A live count on a terminal, redrawn by whichever thread is free to; the threads never wait for it.
+  Progress progress(0, n, "images");
+  std::atomic<int64_t> done{0};
+  std::mutex drawing;
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t i = begin; i < end; ++i, ++done) {
+      if (std::unique_lock<std::mutex> lock(drawing, std::try_to_lock); lock) progress.update(done, "");
       try {
         const ImageU8 image = fit(decode(i), geometry, height, width, source(i));
         uint8_t* target = out + i * channels * plane;
@@ -260,6 +294,8 @@ DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geom
       }
     }
   });
+  progress.update(n, "");
+  progress.finish_line();
 
   std::vector<int64_t> good;
   std::vector<std::string> bad;

@@ -33,3 +33,9 @@ TEST_CASE("without a terminal the width is $COLUMNS, else 80") {
   CHECK(terminal_columns() == 80);
   if (saved) setenv("COLUMNS", kept.c_str(), 1);
 }
+
+TEST_CASE("a progress line names what it counts, and its rate in that unit") {
+  // No time has passed at the first count: the rate is 0 and the time left unknown.
+  CHECK(Progress(5, 100).line(5, "loss 1.5") == "step   5/100 | 0.00 it/s | eta ? | loss 1.5");
+  CHECK(Progress(0, 50000, "images").line(0, "") == "images     0/50000 | 0.00 images/s | eta ?");
+}
