@@ -24,7 +24,7 @@ namespace genbox {
 
 struct ImageGeometry {
   std::vector<int64_t> size;        // [] the images' own size (all alike), [S] square, [H, W]
-  int64_t channels = 3;             // 1 or 3
+  int64_t channels = 3;             // 1 or 3; 0 (fit_images): the images' own
   std::string crop = "center";      // center | resize | none
   int64_t max_pixels = 50'000'000;  // larger images are refused before they are decoded
   bool skip_bad_images = false;     // skip undecodable images (counted) instead of stopping
@@ -60,5 +60,10 @@ struct DecodedImages {
 // it with a DataError listing up to ten bad files, unless the geometry skips them.
 DecodedImages decode_folder(const ImageFolder& folder, const ImageGeometry& geometry,
                             const std::vector<int64_t>& indices = {});
+
+// A set already in memory (IDX, CIFAR: uint8 [N, C, H, W], C 1 or 3) converted to the geometry's
+// channels and fitted to its size as a folder's images are, image by image on every core; the
+// same tensor when nothing changes. `source` names the set in a crop = "none" refusal.
+torch::Tensor fit_images(const torch::Tensor& images, const ImageGeometry& geometry, const std::string& source);
 
 }  // namespace genbox

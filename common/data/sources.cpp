@@ -31,11 +31,13 @@ void describe(Schema& s, DataSource& data) {
   s.add_choice("data.cifar100_labels", data.cifar100_labels, {"fine", "coarse"},
                "CIFAR-100's labels: its 100 classes or its 20 superclasses");
   s.add("data.image_size", data.geometry.size, 2, 65536,
-        "folder: [S] or [H, W] pixels the images are fitted to; []: their own size, which all must share");
-  s.add("data.channels", data.geometry.channels, 1, 3, "folder: 1 (grey) or 3 (RGB); images are converted");
+        "[S] or [H, W] pixels the images are fitted to (data.crop); []: their own size (a folder's must all "
+        "share it)");
+  s.add("data.channels", data.geometry.channels, 0, 3,
+        "1 (grey) or 3 (RGB), converted as Pillow converts; 0: the set's own (IDX 1; CIFAR and folders 3)");
   s.add_choice("data.crop", data.geometry.crop, {"center", "resize", "none"},
-               "folder: center (as ADM and DiT: halve while twice the size, bicubic, centre crop), resize "
-               "(stretch, bicubic) or none (every image must have the size)");
+               "how images meet data.image_size: center (as ADM and DiT: halve while twice the size, bicubic, "
+               "centre crop), resize (stretch, bicubic) or none (every image must have the size)");
   s.add("data.max_pixels", data.geometry.max_pixels, 1, int64_t(1) << 40,
         "folder: an image declaring more pixels is refused before it is decoded");
   s.add("data.skip_bad_images", data.geometry.skip_bad_images,
@@ -68,6 +70,8 @@ std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, bool
     return source.dataset == "zip" ? list_image_zip(root) : list_image_folder(root);
   };
   const ImageFolder folder = list(source.root);
+  ImageGeometry geometry = source.geometry;
+  if (geometry.channels == 0) geometry.channels = 3;  // a folder's own: RGB, as ImageFolder converts
   std::vector<int64_t> train_indices, test_indices;
   std::vector<std::string> skipped;
   auto decode = [&](const ImageFolder& from, const std::vector<int64_t>& indices, int64_t limit) {
@@ -76,8 +80,8 @@ std::pair<ImageDataset, ImageDataset> load_folder(const DataSource& source, bool
       for (size_t i = 0; i < from.files.size(); ++i) kept.push_back(int64_t(i));
     if (limit > 0 && limit < int64_t(kept.size())) kept.resize(size_t(limit));
     DecodedImages decoded = source.cache_dir == "none"
-                                ? decode_folder(from, source.geometry, kept)
-                                : prepared_images(from, source.geometry, kept,
+                                ? decode_folder(from, geometry, kept)
+                                : prepared_images(from, geometry, kept,
                                                   source.cache_dir.empty() ? default_prepared_cache_dir()
                                                                            : std::filesystem::path(source.cache_dir));
     skipped.insert(skipped.end(), decoded.skipped.begin(), decoded.skipped.end());
@@ -132,9 +136,12 @@ SourceData load_source(const DataSource& source, int64_t seed, c10::Device devic
     data.test_labels = torch::zeros({data.test.size(0)}, torch::kLong);
   } else {
     auto load = [&](const std::string& split, int64_t limit) {
-      return source.is_cifar()
-                 ? load_cifar(source.root, {source.dataset, source.cifar100_labels == "coarse"}, split, limit)
-                 : load_idx_dataset(source.root, split, limit);
+      ImageDataset set =
+          source.is_cifar()
+              ? load_cifar(source.root, {source.dataset, source.cifar100_labels == "coarse"}, split, limit)
+              : load_idx_dataset(source.root, split, limit);
+      set.images = fit_images(set.images, source.geometry, source.root);
+      return set;
     };
     ImageDataset test, train;
     if (source.is_images()) {

@@ -22,7 +22,7 @@ struct DataSource {
   std::string dataset = "fashion_mnist";  // fashion_mnist | idx | cifar10 | cifar100 | folder | a toy2d name
   std::string root = kFashionMnistRoot;
   std::string cifar100_labels = "fine";  // fine (100 classes) | coarse (20 superclasses)
-  ImageGeometry geometry;                // folder: size, channels, crop, limits
+  ImageGeometry geometry{{}, 0};         // size, channels (0: the set's own), crop; folder: limits
   std::string cache_dir;                 // folder: prepared sets; "" the per-user cache, "none" no cache
   std::string test_root;                 // folder: the test split's own folder; "" holds out test_fraction
   double test_fraction = 0.01;           // folder without test_root: held out by a seeded draw
