@@ -88,6 +88,11 @@ void save_classifier(const std::filesystem::path& path, const Classifier& classi
   write_file_atomic(path.string() + ".json", summary.dump(2) + "\n");
 }
 
+std::filesystem::path classifier_path(const std::string& setting, const std::filesystem::path& out_dir) {
+  const std::filesystem::path path = setting;
+  return path.is_absolute() ? path : out_dir / path;
+}
+
 Classifier load_classifier(const std::filesystem::path& path, int64_t channels, int64_t size, int64_t num_classes,
                            const torch::Device& device) {
   if (!std::filesystem::exists(path))

@@ -62,6 +62,9 @@ ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, con
 // path + ".json"; the checkpoint records `epochs` and the test error 1 - accuracy.
 void save_classifier(const std::filesystem::path& path, const Classifier& classifier, int64_t epochs, double accuracy,
                      const nlohmann::json& summary);
+// Where eval.classifier = `setting` points: a relative path lies under the output directory, like
+// the runs it serves, so that eval finds it from any working directory.
+std::filesystem::path classifier_path(const std::string& setting, const std::filesystem::path& out_dir);
 // The classifier at `path`, on `device`; a missing file is a DataError that says how to make one.
 Classifier load_classifier(const std::filesystem::path& path, int64_t channels, int64_t size, int64_t num_classes,
                            const torch::Device& device);

@@ -104,6 +104,17 @@ torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const t
   return x;
 }
 
+torch::Tensor generate_step_sweep(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
+                                  SamplingOptions options, const std::string& precision,
+                                  const std::vector<int64_t>& step_counts) {
+  std::vector<torch::Tensor> rows;
+  for (int64_t steps : step_counts) {
+    options.steps = steps;
+    rows.push_back(generate(model, noise, labels, options, precision));
+  }
+  return torch::cat(rows);
+}
+
 torch::Tensor generate_in_batches(VelocityModel& model, const std::vector<int64_t>& example_shape,
                                   const torch::Tensor& labels, const SamplingOptions& options,
                                   const std::string& precision, int64_t batch, int64_t seed) {

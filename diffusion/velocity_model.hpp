@@ -77,6 +77,12 @@ SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows
 torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
                        const SamplingOptions& options, const std::string& precision);
 
+// The same noise integrated with each of `step_counts` steps, concatenated in that order:
+// [K * N, ...], for a grid with one row per step count.
+torch::Tensor generate_step_sweep(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
+                                  SamplingOptions options, const std::string& precision,
+                                  const std::vector<int64_t>& step_counts);
+
 // One sample per label, `batch` at a time, from noise drawn by a generator seeded with `seed`.
 torch::Tensor generate_in_batches(VelocityModel& model, const std::vector<int64_t>& example_shape,
                                   const torch::Tensor& labels, const SamplingOptions& options,

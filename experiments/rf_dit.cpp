@@ -5,7 +5,7 @@
 //   rf_dit train [-c FILE.toml] [key=value ...] [--resume RUN_DIR]
 //   rf_dit sample RUN_DIR [--n N]   a grid (one row per class) and a 1..32-step sweep
 //   rf_dit classifier               the CNN whose features the Frechet distance uses
-//   rf_dit eval RUN_DIR             FD over steps x guidance, class accuracy, bits/dim
+//   rf_dit eval RUN_DIR             val loss, FD over steps x guidance, class accuracy, bits/dim
 //   rf_dit bench                    train/sample images/s and matmul efficiency, one JSON line
 #include <fmt/format.h>
 
@@ -213,23 +213,12 @@ int sample(const RfConfig& c, const CommandLine& cli) {
 
   // The same noise (one per class) at 1, 2, 4, ..., 32 steps: one row per step count.
   SampleSheet one = sheet_for(r.data, 1, c.run.seed + 2, r.device);
-  std::vector<torch::Tensor> sweep;
-  for (int64_t steps : {1, 2, 4, 8, 16, 32}) {
-    SamplingOptions options = c.sample;
-    options.steps = steps;
-    sweep.push_back(generate(r.model, one.noise, one.labels, options, c.device.precision));
-  }
+  torch::Tensor sweep =
+      generate_step_sweep(r.model, one.noise, one.labels, c.sample, c.device.precision, {1, 2, 4, 8, 16, 32});
   std::filesystem::path path = r.opened.run.samples_dir() / fmt::format("steps_{}_1-32.png", c.sample.sampler);
-  write_picture(r.data, torch::cat(sweep), one.noise.size(0), path);
+  write_picture(r.data, sweep, one.noise.size(0), path);
   fmt::print("wrote {} (rows: 1, 2, 4, 8, 16, 32 steps)\n", path.string());
   return kExitOk;
-}
-
-// eval.classifier, a relative one under the output directory, like the runs it serves: eval then
-// finds it from any working directory.
-std::filesystem::path classifier_path(const RfConfig& c, const std::filesystem::path& out_dir) {
-  std::filesystem::path path = c.eval.classifier;
-  return path.is_absolute() ? path : out_dir / path;
 }
 
 // The FD classifier: trained here on the run config's dataset, stored at eval.classifier.
@@ -246,7 +235,7 @@ int classifier(RfConfig& c) {
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
   double accuracy =
       classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
-  std::filesystem::path path = classifier_path(c, c.run.out_dir);
+  std::filesystem::path path = classifier_path(c.eval.classifier, c.run.out_dir);
   save_classifier(path, classifier, c.classifier.epochs, accuracy,
                   {{"dataset", c.data.dataset},
                    {"root", c.data.root},
@@ -257,10 +246,11 @@ int classifier(RfConfig& c) {
   return kExitOk;
 }
 
-int eval(const RfConfig& c, const CommandLine& cli) {
-  LoadedRun r = load_run(c, cli.run_dir, true);
+// FD over the steps x guidance sweep, in the classifier's features for images (the points
+// themselves for toy sets), beside the train-vs-test floor at the same count.
+void frechet_sweep(const RfConfig& c, LoadedRun& r, const std::filesystem::path& classifier_file,
+                   nlohmann::json& results) {
   const Data& data = r.data;
-  nlohmann::json results = {{"dataset", c.data.dataset}, {"checkpoint", c.sample.checkpoint}};
   at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 31);
   const int64_t n = std::min(c.eval.fd_samples, data.test.size(0));
   torch::Tensor test = to_model_space(data, data.test.narrow(0, 0, n), fixed);
@@ -268,12 +258,10 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   torch::Tensor labels = data.num_classes
                              ? torch::arange(n).remainder(data.num_classes).to(r.device)
                              : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
-
   Embedding embed = [](const torch::Tensor& x) { return x; };
   Classifier classifier{nullptr};
   if (data.images) {
-    classifier = load_classifier(classifier_path(c, r.opened.run.out_dir()), data.shape[0], data.shape[1],
-                                 data.label_count, r.device);
+    classifier = load_classifier(classifier_file, data.shape[0], data.shape[1], data.label_count, r.device);
     results["classifier_test_accuracy"] =
         classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
     embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
@@ -284,17 +272,30 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   results["fd_train_vs_test"] =
       frechet_distance(embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
   fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, results["fd_train_vs_test"].get<double>());
-
   QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};
   results["sweep"] = quality_sweep(r.model, data.shape, labels, data.num_classes, c.sample, sweep, embed, test_features,
                                    data.images ? &classifier : nullptr,
                                    [](const nlohmann::json& row) { fmt::print("{}\n", row.dump()); });
+}
+
+int eval(const RfConfig& c, const CommandLine& cli) {
+  LoadedRun r = load_run(c, cli.run_dir, true);
+  const Data& data = r.data;
+  nlohmann::json results = {{"dataset", c.data.dataset}, {"checkpoint", c.sample.checkpoint}};
+  results["val_loss"] = validation_loss(r.model, data, c);
+  fmt::print("validation loss {:.4f}\n", results["val_loss"].get<double>());
+  const std::filesystem::path classifier_file = classifier_path(c.eval.classifier, r.opened.run.out_dir());
+  if (data.images && !std::filesystem::exists(classifier_file))
+    fmt::print("no Frechet distance: no classifier at {}; train one for this set with `rf_dit classifier`\n",
+               classifier_file.string());
+  else
+    frechet_sweep(c, r, classifier_file, results);
 
   // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally.
   if (c.eval.likelihood_images > 0) {
     int64_t m = std::min(c.eval.likelihood_images, data.test.size(0));
     at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 7);
-    torch::Tensor x = to_model_space(data, data.test.narrow(0, 0, m), noise);
+    const torch::Tensor x = to_model_space(data, data.test.narrow(0, 0, m), noise);
     const char* key = data.images ? "bpd" : "nll";
     results[key] = data.images ? ode_bits_per_dim(r.model, x, c.eval.likelihood_steps, noise)
                                : ode_negative_log_likelihood(r.model, x, c.eval.likelihood_steps, noise);
@@ -313,7 +314,6 @@ int export_weights(const RfConfig& c, const CommandLine& cli) {
   return kExitOk;
 }
 
-// ----------------------------------------------------------------------------------------------
 // Bench: throughput and how much of the machine's matmul speed the model's matmuls achieve.
 
 int bench(RfConfig& c, const CommandLine& cli) {
@@ -379,7 +379,7 @@ int main(int argc, char** argv) {
        {{"n", 1, 10000, "samples in the grid, rounded up to whole rows"}},
        "write a sample grid and a 1..32-step sweep into RUN_DIR/samples/"},
       {"classifier", false, {}, "train the CNN used by eval's Frechet distance; writes eval.classifier"},
-      {"eval", true, {}, "FD over steps x guidance, class accuracy and bits/dim into RUN_DIR/eval.json"},
+      {"eval", true, {}, "val loss, FD over steps x guidance, class accuracy, bits/dim into RUN_DIR/eval.json"},
       export_command(),
       sweep_command(),
       {"bench",

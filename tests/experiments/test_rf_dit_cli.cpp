@@ -2,6 +2,9 @@
 // run directory it leaves.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/support.hpp"
@@ -81,17 +84,30 @@ TEST_CASE("rf_dit on a tiny image set: classifier, class-conditional training, F
   CHECK(bpd < 20.0);
 }
 
-TEST_CASE("rf_dit without its classifier says how to make one") {
+TEST_CASE("rf_dit eval without a classifier reports the loss and bits/dim and says how to get the FD") {
   TempDir out;
   write_tiny_item_set(out.path());
   const std::string common =
       " data.dataset=idx data.root=" + out.path().string() +
       " model.width=32 model.depth=1 model.heads=2 device.threads=1 eval.classifier=" + (out / "absent.pt").string() +
       " run.out_dir=" + out.path().string();
-  REQUIRE(run_command(binary("rf_dit") + " train train.steps=2 train.batch_size=8" + common).exit_code == 0);
-  auto eval = run_command(binary("rf_dit") + " eval " + only_run(out.path()).string());
-  CHECK(eval.exit_code == 3);
-  CHECK(eval.output.find("no classifier; train one with `rf_dit classifier`") != std::string::npos);
+  REQUIRE(
+      run_command(binary("rf_dit") + " train train.steps=2 train.eval_every=2 train.batch_size=8" + common).exit_code ==
+      0);
+  const std::filesystem::path run = only_run(out.path());
+  auto eval =
+      run_command(binary("rf_dit") + " eval " + run.string() + " eval.likelihood_images=4 eval.likelihood_steps=2");
+  INFO(eval.output);
+  REQUIRE(eval.exit_code == 0);
+  CHECK(eval.output.find("no Frechet distance: no classifier at " + (out / "absent.pt").string() +
+                         "; train one for this set with `rf_dit classifier`") != std::string::npos);
+  auto results = nlohmann::json::parse(read_text(run / "eval.json"));
+  CHECK_FALSE(results.contains("sweep"));
+  CHECK(std::isfinite(results["bpd"].get<double>()));
+  // eval scores best.pt, the weights of the lowest validation loss training recorded, on the same batch.
+  double best = INFINITY;
+  for (const auto& line : metrics_of(run, "eval")) best = std::min(best, line["val_loss"].get<double>());
+  CHECK(results["val_loss"].get<double>() == doctest::Approx(best).epsilon(1e-6));
 }
 
 TEST_CASE("the README's rf_dit key table is the one the binary prints") {
@@ -169,7 +185,7 @@ TEST_CASE("eval finds the FD classifier under the run's output directory, from a
   // A missing one is named where it was looked for.
   std::filesystem::remove(root / "work/runs/classifier/fashion_mnist.pt");
   auto missing = run_command("cd / && " + binary("rf_dit") + " eval " + run.string());
-  CHECK(missing.exit_code == 3);
-  CHECK(missing.output.find((root / "work/runs/classifier/fashion_mnist.pt").string() + ": no classifier") !=
+  CHECK(missing.exit_code == 0);
+  CHECK(missing.output.find("no classifier at " + (root / "work/runs/classifier/fashion_mnist.pt").string()) !=
         std::string::npos);
 }
