@@ -8,31 +8,18 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/fsutil.hpp"
+#include "bench/timing.hpp"
 #include "common/checkpoint.hpp"
 #include "common/optim.hpp"
 #include "common/zip_integrity.hpp"
 
-namespace {
-double seconds(const std::function<void()>& work) {
-  auto start = std::chrono::steady_clock::now();
-  work();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-}  // namespace
+using genbox::bench::cpu_name;
+using genbox::bench::seconds;
 
 int main(int argc, char** argv) {
   int rounds = 7;

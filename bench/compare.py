@@ -5,6 +5,12 @@ For each experiment and thread count the two sides run as separate processes, in
 moment of a noisy machine lands on both sides alike. Each figure is the median over rounds and
 each ratio the median of the rounds' genbox/reference ratios. Peak memory is the process's
 maximum resident set size (getrusage of the child), which includes loading the data.
+
+The "images" rows time preparing a folder of images (build/bin/bench_images: list, decode, fit,
+write the prepared-set cache; then a second start from the cache; then the decoder alone on bytes
+in memory) against one epoch of torchvision's ImageFolder + DataLoader (2 workers) over the same
+folder (bench/image_folder.py), for 50,000 32 x 32 PNGs and 2,000 512 x 384 JPEGs fitted to
+64 x 64 by ADM's centre crop. The folders are generated once under --image-dir.
 """
 
 import argparse
@@ -23,7 +29,15 @@ METRICS = {
     "detr": [("train_images_per_s", "train images/s", True), ("inference_images_per_s", "inference images/s", True),
              ("matcher_ms_64x100_cpu_1_thread", "matcher ms, 64x100, 1 thread", False)],
 }
-STEPS = {"nice": 40, "rf_dit": 30, "detr": 10}
+METRICS["nice_rgb32"] = METRICS["nice"]
+METRICS["rf_dit_rgb32"] = METRICS["rf_dit"]
+STEPS = {"nice": 40, "rf_dit": 30, "detr": 10, "nice_rgb32": 20, "rf_dit_rgb32": 20}
+# The *_rgb32 rows: the same programs on 3 x 32 x 32 images (CIFAR-10's binary layout, made once
+# under --image-dir with random pixels), flips off on both sides.
+RGB32 = ["data.dataset=cifar10", "data.hflip=off"]
+# name: (image_folder.py command that makes it, images, size genbox and torchvision fit them to)
+IMAGE_SETS = {"png50k": ("make", 50000, 32, "50,000 32x32 PNGs"),
+              "jpeg2k": ("make-jpeg", 2000, 64, "2,000 512x384 JPEGs to 64x64")}
 
 
 def run_measured(command):
@@ -43,6 +57,20 @@ def run_measured(command):
     return result
 
 
+def interleaved(ours, theirs, rounds):
+    """(genbox, reference) results per round, genbox first in even rounds and second in odd ones."""
+    results = []
+    for r in range(rounds):
+        if r % 2 == 0:
+            g = run_measured(ours)
+            p = run_measured(theirs)
+        else:
+            p = run_measured(theirs)
+            g = run_measured(ours)
+        results.append((g, p))
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default="build/bin", help="folder with genbox's programs")
@@ -51,27 +79,28 @@ def main():
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="timed steps per run; 0: each experiment's own")
+    parser.add_argument("--image-dir", default=os.path.join(os.path.expanduser(os.environ.get(
+        "XDG_CACHE_HOME", "~/.cache")), "genbox", "bench-images"), help="where the image rows' folders are made")
     args = parser.parse_args()
 
     rows = []
     for experiment in args.experiments.split(","):
+        if experiment == "images":
+            rows += image_rows(args)
+            continue
         if experiment not in METRICS:
-            sys.exit(f"bench: unknown experiment '{experiment}' (nice, rf_dit, detr)")
+            sys.exit(f"bench: unknown experiment '{experiment}' ({', '.join(list(METRICS) + ['images'])})")
         steps = args.steps or STEPS[experiment]
+        program, overrides = experiment, []
+        if experiment.endswith("_rgb32"):
+            program = experiment[:-len("_rgb32")]
+            overrides = RGB32 + ["data.root=" + synthetic_cifar10(args)]
         for threads in (int(t) for t in args.threads.split(",")):
-            ours = [os.path.join(args.bin, experiment), "bench", f"device.threads={threads}", "device.device=cpu",
-                    "--steps", str(steps)]
-            theirs = [args.python, os.path.join(HERE, "run_reference.py"), experiment, "--threads", str(threads),
-                      "--steps", str(steps)]
-            rounds = []
-            for r in range(args.rounds):
-                if r % 2 == 0:
-                    g = run_measured(ours)
-                    p = run_measured(theirs)
-                else:
-                    p = run_measured(theirs)
-                    g = run_measured(ours)
-                rounds.append((g, p))
+            ours = [os.path.join(args.bin, program), "bench", f"device.threads={threads}", "device.device=cpu",
+                    "--steps", str(steps)] + overrides
+            theirs = [args.python, os.path.join(HERE, "run_reference.py"), program, "--threads", str(threads),
+                      "--steps", str(steps)] + overrides
+            rounds = interleaved(ours, theirs, args.rounds)
             metrics = METRICS[experiment] + [("peak_rss_mib", "peak memory MiB", False)]
             for key, label, higher_better in metrics:
                 g_values = [g[key] for g, _ in rounds]
@@ -99,6 +128,50 @@ def main():
         ref = "" if row["reference"] is None else number(row["reference"])
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
         print(f"| {row['experiment']} | {row['threads']} | {row['label']} | {number(row['genbox'])} | {ref} | {ratio} |")
+
+
+def synthetic_cifar10(args):
+    folder = os.path.join(args.image_dir, "cifar10-random")
+    if not os.path.isdir(folder):
+        subprocess.run([args.python, os.path.join(HERE, "image_folder.py"), "make-cifar", folder + ".part"], check=True)
+        os.rename(folder + ".part", folder)
+    return folder
+
+
+def image_rows(args):
+    """Preparing a folder with genbox on both cores against a torchvision epoch with 2 workers."""
+    rows = []
+    script = os.path.join(HERE, "image_folder.py")
+    for name, (make, count, size, label) in IMAGE_SETS.items():
+        folder = os.path.join(args.image_dir, name)
+        if not os.path.isdir(folder):
+            print(f"bench: making {folder} ({label})", flush=True)
+            subprocess.run([args.python, script, make, folder + ".part", str(count)], check=True)
+            os.rename(folder + ".part", folder)
+        ours = [os.path.join(args.bin, "bench_images"), folder, "--size", str(size), "--threads", "2"]
+        theirs = [args.python, script, "torchvision", folder, str(size)]
+        rounds = interleaved(ours, theirs, args.rounds)
+        for key, ref_key, what in [("prepare_s", "epoch_s", f"prepare {label}, s (torchvision: one epoch)"),
+                                   ("reload_s", None, "second start, from the cache, s"),
+                                   ("decode_only_s", "pillow_decode_s",
+                                    "decode alone, s (genbox 2 threads; Pillow 1 process)")]:
+            g_values = [g[key] for g, _ in rounds]
+            row = {"experiment": "images", "threads": 2, "metric": f"{name}_{key}", "label": what,
+                   "higher_is_better": False, "genbox": statistics.median(g_values), "genbox_rounds": g_values,
+                   "reference": None, "ratio": None}
+            if ref_key:
+                p_values = [p[ref_key] for _, p in rounds]
+                row.update(reference=statistics.median(p_values), reference_rounds=p_values,
+                           ratio=statistics.median(a / b for a, b in zip(g_values, p_values)))
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        prepare = statistics.median(g["prepare_s"] / g["decode_only_s"] for g, _ in rounds)
+        row = {"experiment": "images", "threads": 2, "metric": f"{name}_prepare_over_decode",
+               "label": "prepare / decode alone", "higher_is_better": False, "genbox": prepare,
+               "reference": None, "ratio": None}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def number(value):

@@ -1,4 +1,4 @@
-"""What the references share: the Fashion-MNIST reader, genbox's timing rule and optimizer."""
+"""What the references share: the image readers, genbox's timing rule and optimizer."""
 
 import gzip
 import os
@@ -18,6 +18,21 @@ def read_idx(stem, root=FASHION_MNIST):
     ndim = data[3]
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).view(shape)
+
+
+def read_cifar10(root):
+    """CIFAR-10's binary training batches: uint8 images [N, 3, 32, 32] and int64 labels [N]."""
+    data = b"".join(open(os.path.join(root, f"data_batch_{i}.bin"), "rb").read() for i in range(1, 6))
+    records = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, 3073)
+    return records[:, 1:].reshape(-1, 3, 32, 32).contiguous(), records[:, 0].long()
+
+
+def training_images(options):
+    """What the bench trains on, as genbox's data.dataset chooses: Fashion-MNIST (uint8 [N, 1, 28,
+    28]) by default, or CIFAR-10's binary batches under data.root; labels int64 [N]."""
+    if options.get("data.dataset", "fashion_mnist") == "cifar10":
+        return read_cifar10(options["data.root"])
+    return read_idx("train-images-idx3-ubyte")[:, None], read_idx("train-labels-idx1-ubyte").long()
 
 
 def timed_seconds(work, repeats):

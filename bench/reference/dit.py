@@ -210,13 +210,12 @@ def sample(model, noise, labels, steps, guidance):
 
 
 def bench(threads, steps, options):
-    """`rf_dit bench`: AdamW steps on dequantized Fashion-MNIST, then a 10 x 6 CFG sample sheet."""
+    """`rf_dit bench`: AdamW steps on dequantized Fashion-MNIST (or CIFAR-10), then a 10 x 6 CFG sample sheet."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     o = {**DEFAULTS, **options}
-    images = common.read_idx("train-images-idx3-ubyte")[:, None]
-    labels = common.read_idx("train-labels-idx1-ubyte").long()
-    model = build(o)
+    images, labels = common.training_images(o)
+    model = build(o, images.shape[-1], images.shape[1])
     optimizer = common.make_optimizer(model, "adamw", o["optim.lr"], (o["optim.beta1"], o["optim.beta2"]),
                                       o["optim.eps"], o["optim.weight_decay"])
     batch = o["train.batch_size"]
@@ -238,7 +237,7 @@ def bench(threads, steps, options):
 
     train_seconds = common.timed_seconds(train_step, steps)
     per_class = max(batch // 10, 1)
-    noise = torch.randn(10 * per_class, 1, 28, 28)
+    noise = torch.randn(10 * per_class, *images.shape[1:])
     sheet_labels = torch.arange(10).repeat_interleave(per_class)
 
     def draw():

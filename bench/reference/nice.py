@@ -85,11 +85,11 @@ def oracle(case):
 
 
 def bench(threads, steps, options):
-    """`nice bench`: Adam steps on dequantized Fashion-MNIST batches, then 1000-sample draws."""
+    """`nice bench`: Adam steps on dequantized Fashion-MNIST (or CIFAR-10) batches, then 1000-sample draws."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     o = {**DEFAULTS, **options}
-    train = common.read_idx("train-images-idx3-ubyte").flatten(1)
+    train = common.training_images(o)[0].flatten(1)
     model = build(o, train.shape[1])
     optimizer = common.make_optimizer(model, o["optim.name"], o["optim.lr"], (o["optim.beta1"], o["optim.beta2"]),
                                       o["optim.eps"], o["optim.weight_decay"])
