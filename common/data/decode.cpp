@@ -147,10 +147,14 @@ void convert_channels(const uint8_t* in, int64_t found, int64_t n, int64_t chann
 }
 
 ImageU8 decode_image(const std::string& bytes, const std::string& source, int64_t channels, int64_t max_pixels) {
-  if (const auto [w, h] = declared_size(bytes); w * h > max_pixels)
+  // Compared by division: a PNG header declares up to 2^32 - 1 a side, whose product overflows.
+  if (const auto [w, h] = declared_size(bytes); w > 0 && h > max_pixels / w)
     throw DataError(fmt::format("{}: {} x {} pixels, more than data.max_pixels = {}", source, h, w, max_pixels));
   const Decoded decoded =
       is_jpeg(bytes) ? decode_jpeg(bytes, source, max_pixels) : decode_stb(bytes, source, max_pixels);
+  // stb_image accepts a BMP whose header says 0 rows; nothing can be fitted from no pixels.
+  if (decoded.height <= 0 || decoded.width <= 0)
+    throw DataError(fmt::format("{}: an empty image ({} x {} pixels)", source, decoded.height, decoded.width));
   ImageU8 image{decoded.height, decoded.width, channels,
                 std::vector<uint8_t>(size_t(decoded.height) * size_t(decoded.width) * size_t(channels))};
   convert_channels(decoded.pixels.get(), decoded.found, decoded.height * decoded.width, channels, image.pixels.data());

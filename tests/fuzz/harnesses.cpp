@@ -9,7 +9,9 @@
 #include "base/config.hpp"
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
+#include "common/data/decode.hpp"
 #include "common/data/idx.hpp"
+#include "common/data/resample.hpp"
 #include "report/runs.hpp"
 
 namespace genbox::fuzz {
@@ -76,6 +78,21 @@ int json(const uint8_t* data, size_t size) {
   try {
     parse_json(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json");
   } catch (const DataError&) {
+  }
+  return 0;
+}
+
+int image(const uint8_t* data, size_t size) {
+  const std::string bytes(reinterpret_cast<const char*>(data), size);
+  for (int64_t channels : {3, 1}) {
+    try {
+      // A small pixel limit keeps the fuzzer fast; the limit itself is what is under test here too.
+      const ImageU8 decoded = decode_image(bytes, "fuzz.png", channels, 1 << 14);
+      center_crop(decoded, 7, 5);
+      resize_bicubic(decoded, 3, 9);
+      resize_box(decoded, 2, 2);
+    } catch (const DataError&) {
+    }
   }
   return 0;
 }

@@ -19,5 +19,7 @@ int idx(const uint8_t* data, size_t size);
 int metrics(const uint8_t* data, size_t size);
 // A JSON document (meta.json, eval.json, COCO annotations), as every reader parses it.
 int json(const uint8_t* data, size_t size);
+// An image file of a folder set (any format), decoded to RGB and grey and fitted by every crop.
+int image(const uint8_t* data, size_t size);
 
 }  // namespace genbox::fuzz

@@ -9,6 +9,8 @@
 
 #include "base/errors.hpp"
 #include "common/checkpoint.hpp"
+#include "common/data/cifar.hpp"
+#include "common/data/folder.hpp"
 #include "common/optim.hpp"
 #include "detection/coco_json.hpp"
 
@@ -47,6 +49,34 @@ int checkpoint(const uint8_t* data, size_t size) {
     Ema ema(*model, 0.9);
     load_checkpoint(path, *model, &ema, optimizer.get(), false);
   } catch (const DataError&) {
+  }
+  return 0;
+}
+
+int zip(const uint8_t* data, size_t size) {
+  const std::string path = as_file(data, size, "images.zip");
+  try {
+    const ImageFolder folder = list_image_zip(path);
+    ImageGeometry geometry{{6, 4}, 3, "center", 1 << 20, true};
+    decode_folder(folder, geometry);
+  } catch (const DataError&) {
+  }
+  return 0;
+}
+
+int cifar(const uint8_t* data, size_t size) {
+  const std::filesystem::path dir = "/tmp/genbox-fuzz-" + std::to_string(getpid()) + "-cifar";
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"test_batch.bin", "test.bin"}) {
+    std::FILE* f = std::fopen((dir / name).c_str(), "wb");
+    std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  }
+  for (const CifarSet& set : {CifarSet{"cifar10", false}, CifarSet{"cifar100", false}, CifarSet{"cifar100", true}}) {
+    try {
+      load_cifar(dir.string(), set, "test");
+    } catch (const DataError&) {
+    }
   }
   return 0;
 }

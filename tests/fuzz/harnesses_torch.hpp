@@ -10,5 +10,9 @@ namespace genbox::fuzz {
 int coco(const uint8_t* data, size_t size);
 // A checkpoint file, loaded for evaluation and for a resume into a small model.
 int checkpoint(const uint8_t* data, size_t size);
+// A zip of images as data.dataset = "zip" reads it: its directory, dataset.json and every image.
+int zip(const uint8_t* data, size_t size);
+// A CIFAR-10 test_batch.bin and a CIFAR-100 test.bin.
+int cifar(const uint8_t* data, size_t size);
 
 }  // namespace genbox::fuzz
