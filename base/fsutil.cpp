@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +76,24 @@ std::string read_file(const std::filesystem::path& path) {
   content.resize(filled);
   return content;
 }
+
+MappedFile::MappedFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
+  struct stat info {};
+  const bool regular = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+  size_ = regular ? static_cast<size_t>(info.st_size) : 0;
+  void* mapped = size_ > 0 ? mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  const int error = errno;
+  ::close(fd);
+  if (!regular) throw DataError(fmt::format("{}: not a regular file", path.string()));
+  if (size_ == 0) throw DataError(fmt::format("{}: empty", path.string()));
+  if (mapped == MAP_FAILED)
+    throw DataError(fmt::format("{}: cannot be mapped: {}", path.string(), std::strerror(error)));
+  data_ = static_cast<char*>(mapped);
+}
+
+MappedFile::~MappedFile() { munmap(data_, size_); }
 
 nlohmann::json parse_json(const std::string& text, const std::string& source, int max_depth) {
   try {

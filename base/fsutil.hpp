@@ -18,6 +18,23 @@ void write_file_atomic(const std::filesystem::path& path, std::initializer_list<
 // The whole file; a DataError naming it and the OS's reason when it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 
+// A regular file mapped copy-on-write (writes through data() stay in this process: a tensor may
+// be built on the bytes), unmapped when the object goes. A DataError naming the file when it
+// cannot be opened ("cannot read: REASON"), is not a regular file or is empty.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view bytes() const { return {data_, size_}; }
+  char* data() const { return data_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // JSON text from `source` (a path, for messages), nested at most `max_depth` levels: anything
 // malformed or deeper is a DataError naming the source, never a crash on a hostile file.
 nlohmann::json parse_json(const std::string& text, const std::string& source, int max_depth = 64);

@@ -1,18 +1,12 @@
 #include "common/data/folder.hpp"
 
 #include <ATen/Parallel.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -140,29 +134,6 @@ void assign_labels(ImageFolder& folder, const std::set<std::string>& top_folders
     throw DataError(fmt::format("{}: a class folder with no images", (folder.root / *empty.begin()).string()));
 }
 
-// A zip archive mapped read-only for as long as a reader of its entries lives.
-class MappedArchive {
- public:
-  explicit MappedArchive(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw DataError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
-    struct stat info {};
-    const bool regular = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
-    size_ = regular ? size_t(info.st_size) : 0;
-    data_ = size_ > 0 ? mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    ::close(fd);
-    if (!regular) throw DataError(fmt::format("{}: not a zip file", path.string()));
-    if (data_ == MAP_FAILED) throw DataError(fmt::format("{}: not a readable zip archive (empty)", path.string()));
-  }
-  ~MappedArchive() { munmap(data_, size_); }
-  MappedArchive(const MappedArchive&) = delete;
-  MappedArchive& operator=(const MappedArchive&) = delete;
-  std::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
-
- private:
-  void* data_ = MAP_FAILED;
-  size_t size_ = 0;
-};
 }  // namespace
 
 std::string ImageFolder::name(size_t i) const { return (root / files[i]).string(); }
@@ -194,7 +165,8 @@ ImageFolder list_image_folder(const fs::path& root) {
 }
 
 ImageFolder list_image_zip(const fs::path& archive) {
-  const auto mapped = std::make_shared<const MappedArchive>(archive);
+  // Mapped for as long as a reader of its entries lives.
+  const auto mapped = std::make_shared<const MappedFile>(archive);
   const ZipDirectory dir = read_zip_directory(mapped->bytes(), archive.string(), "zip archive");
   ImageFolder folder;
   folder.root = archive;

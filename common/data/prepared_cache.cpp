@@ -1,15 +1,13 @@
 #include "common/data/prepared_cache.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "base/errors.hpp"
@@ -45,19 +43,17 @@ std::string cache_key(const ImageFolder& folder, const ImageGeometry& geometry, 
 // The prepared set in `path`, mapped; std::nullopt with `why` set when it is absent or does not
 // check out.
 std::optional<DecodedImages> read_prepared(const fs::path& path, std::string& why) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  struct stat info {};
-  const bool stated = fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
-  const size_t size = stated ? size_t(info.st_size) : 0;
-  void* mapped = size > 0 ? mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  ::close(fd);
-  if (mapped == MAP_FAILED) {
-    why = "cannot be mapped";
+  std::error_code error;
+  if (!fs::exists(path, error)) return std::nullopt;
+  std::shared_ptr<const MappedFile> mapped;
+  try {
+    mapped = std::make_shared<const MappedFile>(path);
+  } catch (const DataError& e) {
+    why = std::string(e.what()).substr(path.string().size() + 2);  // its reason, without "PATH: "
     return std::nullopt;
   }
-  auto unmap = [mapped, size] { munmap(mapped, size); };
-  const char* bytes = static_cast<const char*>(mapped);
+  const size_t size = mapped->bytes().size();
+  const char* bytes = mapped->data();
   try {
     const size_t prefix = kMagic.size() + 8;
     if (size < prefix + 4 || std::string_view(bytes, kMagic.size()) != kMagic) throw DataError("not a prepared set");
@@ -78,11 +74,10 @@ std::optional<DecodedImages> read_prepared(const fs::path& path, std::string& wh
     decoded.data.labels = torch::tensor(h.at("labels").get<std::vector<int64_t>>(), torch::kLong);
     decoded.skipped = h.at("skipped").get<std::vector<std::string>>();
     decoded.data.images = torch::from_blob(
-        static_cast<char*>(mapped) + pixels_at, {n, c, height, width}, [unmap](void*) { unmap(); }, torch::kUInt8);
+        mapped->data() + pixels_at, {n, c, height, width}, [mapped](void*) {}, torch::kUInt8);
     decoded.from_cache = true;
     return decoded;
   } catch (const std::exception& e) {
-    unmap();
     why = e.what();
     return std::nullopt;
   }
