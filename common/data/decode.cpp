@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -134,15 +135,17 @@ Decoded decode_stb(const std::string& bytes, const std::string& source, int64_t 
 }  // namespace
 
 void convert_channels(const uint8_t* in, int64_t found, int64_t n, int64_t channels, uint8_t* out) {
-  const bool colour = found >= 3;
-  for (int64_t i = 0; i < n; ++i, in += found) {
-    if (channels == 3) {
-      out[3 * i] = in[0];
-      out[3 * i + 1] = colour ? in[1] : in[0];
-      out[3 * i + 2] = colour ? in[2] : in[0];
-    } else {
-      out[i] = colour ? luminance(in[0], in[1], in[2]) : in[0];
-    }
+  // One loop per case, so that none tests the channel counts per pixel.
+  if (found == channels) {
+    std::memcpy(out, in, size_t(n * channels));
+  } else if (channels == 3 && found >= 3) {
+    for (int64_t i = 0; i < n; ++i, in += found) std::memcpy(out + 3 * i, in, 3);
+  } else if (channels == 3) {
+    for (int64_t i = 0; i < n; ++i, in += found) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = in[0];
+  } else if (found >= 3) {
+    for (int64_t i = 0; i < n; ++i, in += found) out[i] = luminance(in[0], in[1], in[2]);
+  } else {
+    for (int64_t i = 0; i < n; ++i, in += found) out[i] = in[0];
   }
 }
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <random>
+#include <tuple>
 
 #include "common/data/resample.hpp"
 
@@ -17,21 +18,27 @@ ImageU8 random_image(int64_t h, int64_t w, int64_t c, unsigned seed) {
 }
 }  // namespace
 
-TEST_CASE("halving with the box filter averages each 2 x 2 block, rounded half up") {
-  const ImageU8 image = random_image(6, 8, 3, 1);
-  const ImageU8 half = resize_box(image, 3, 4);
-  REQUIRE(half.pixels.size() == 3 * 4 * 3);
-  for (int64_t y = 0; y < 3; ++y)
-    for (int64_t x = 0; x < 4; ++x)
-      for (int64_t c = 0; c < 3; ++c) {
-        // Each pass rounds: the horizontal pair mean, then the vertical mean of those.
-        auto mean2 = [](int a, int b) { return (a + b + 1) / 2; };
-        const int top = mean2(image.pixels[size_t(((2 * y) * 8 + 2 * x) * 3 + c)],
-                              image.pixels[size_t(((2 * y) * 8 + 2 * x + 1) * 3 + c)]);
-        const int bottom = mean2(image.pixels[size_t(((2 * y + 1) * 8 + 2 * x) * 3 + c)],
-                                 image.pixels[size_t(((2 * y + 1) * 8 + 2 * x + 1) * 3 + c)]);
-        CHECK(half.pixels[size_t((y * 4 + x) * 3 + c)] == mean2(top, bottom));
-      }
+TEST_CASE("halving with the box filter averages each 2 x 2 block, rounded half up, in Pillow's pass order") {
+  auto mean2 = [](int a, int b) { return (a + b + 1) / 2; };
+  // Wide and square images are averaged along rows first; an image more than twice as tall as wide down
+  // its columns first (Pillow's rule), which rounds differently.
+  for (const auto& [h, w, c] : {std::tuple<int64_t, int64_t, int64_t>{6, 8, 3}, {4, 4, 1}, {10, 2, 4}, {12, 4, 3}}) {
+    CAPTURE(h);
+    CAPTURE(w);
+    const ImageU8 image = random_image(h, w, c, unsigned(h * w * c));
+    const ImageU8 half = resize_box(image, h / 2, w / 2);
+    REQUIRE(half.pixels.size() == size_t(h / 2 * w / 2 * c));
+    auto at = [&](int64_t y, int64_t x, int64_t k) { return int(image.pixels[size_t((y * w + x) * c + k)]); };
+    const bool rows_first = !(h / 2 > w / 2 * 2);
+    for (int64_t y = 0; y < h / 2; ++y)
+      for (int64_t x = 0; x < w / 2; ++x)
+        for (int64_t k = 0; k < c; ++k) {
+          const int a = at(2 * y, 2 * x, k), b = at(2 * y, 2 * x + 1, k), d = at(2 * y + 1, 2 * x, k),
+                    e = at(2 * y + 1, 2 * x + 1, k);
+          const int expected = rows_first ? mean2(mean2(a, b), mean2(d, e)) : mean2(mean2(a, d), mean2(b, e));
+          CHECK(half.pixels[size_t(((y * (w / 2)) + x) * c + k)] == expected);
+        }
+  }
 }
 
 TEST_CASE("a resize to the same size is the image, a constant image stays constant, and the centre crop is central") {
