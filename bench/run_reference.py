@@ -28,7 +28,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
     parser.add_argument("overrides", nargs="*", help="genbox config keys, key=value")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # key=value overrides may follow the options
     options = dict((k, value(v)) for k, v in (o.split("=", 1) for o in args.overrides))
     result = importlib.import_module(MODULES[args.experiment]).bench(args.threads, args.steps, options)
     print(json.dumps(result), flush=True)
