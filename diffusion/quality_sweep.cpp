@@ -4,7 +4,7 @@
 
 #include <tuple>
 
-#include "diffusion/frechet.hpp"
+#include "metrics/frechet.hpp"
 
 namespace genbox::diffusion {
 
@@ -22,7 +22,7 @@ nlohmann::json quality_sweep(VelocityModel& model, const std::vector<int64_t>& e
                                             sweep.seed + steps);
       nlohmann::json row = {{"steps", steps},
                             {"guidance", num_classes ? guidance : 1.0},
-                            {"fd", frechet_distance(embed(x), test_features)}};
+                            {"fd", metrics::frechet_distance(embed(x), test_features)}};
       if (classifier && num_classes) {
         ClassAccuracy accuracy = class_accuracy(*classifier, x, labels, num_classes, sweep.batch_size);
         row["class_accuracy"] = accuracy.overall;

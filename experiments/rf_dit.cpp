@@ -26,7 +26,6 @@
 #include "common/weights_export.hpp"
 #include "diffusion/classifier.hpp"
 #include "diffusion/dit.hpp"
-#include "diffusion/frechet.hpp"
 #include "diffusion/likelihood.hpp"
 #include "diffusion/quality_sweep.hpp"
 #include "diffusion/rectified_flow.hpp"
@@ -34,6 +33,7 @@
 #include "diffusion/velocity_mlp.hpp"
 #include "diffusion/velocity_model.hpp"
 #include "experiments/rf_dit_config.hpp"
+#include "metrics/frechet.hpp"
 
 using namespace genbox;
 using namespace genbox::diffusion;
@@ -269,8 +269,8 @@ void frechet_sweep(const RfConfig& c, LoadedRun& r, const std::filesystem::path&
   torch::Tensor test_features = embed(test);
   torch::Tensor train_rows =
       at::randperm(data.train.size(0), fixed).narrow(0, 0, std::min(n, data.train.size(0))).to(r.device);
-  results["fd_train_vs_test"] =
-      frechet_distance(embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
+  results["fd_train_vs_test"] = metrics::frechet_distance(
+      embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
   fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, results["fd_train_vs_test"].get<double>());
   QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};
   results["sweep"] = quality_sweep(r.model, data.shape, labels, data.num_classes, c.sample, sweep, embed, test_features,

@@ -1,9 +1,9 @@
-#include "diffusion/frechet.hpp"
+#include "metrics/frechet.hpp"
 
 #include <torch/torch.h>
 #include <stdexcept>
 
-namespace genbox::diffusion {
+namespace genbox::metrics {
 
 namespace {
 torch::Tensor as_double(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat64); }
@@ -38,4 +38,4 @@ double frechet_distance(const torch::Tensor& features_a, const torch::Tensor& fe
   return frechet_distance_from_moments(a.mean(0), covariance(a), b.mean(0), covariance(b));
 }
 
-}  // namespace genbox::diffusion
+}  // namespace genbox::metrics

@@ -4,7 +4,7 @@
 
 #include <torch/types.h>
 
-namespace genbox::diffusion {
+namespace genbox::metrics {
 
 // The symmetric positive semi-definite square root of a symmetric matrix, by eigendecomposition;
 // eigenvalues that rounding pushed below zero count as zero.
@@ -19,4 +19,4 @@ double frechet_distance_from_moments(const torch::Tensor& mu_a, const torch::Ten
 // Features [N, D]: means and unbiased covariances of each set, then the distance above.
 double frechet_distance(const torch::Tensor& features_a, const torch::Tensor& features_b);
 
-}  // namespace genbox::diffusion
+}  // namespace genbox::metrics

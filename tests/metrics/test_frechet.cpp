@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
-#include "diffusion/frechet.hpp"
+#include "metrics/frechet.hpp"
 
-using namespace genbox::diffusion;
+using namespace genbox::metrics;
 
 namespace {
 torch::Tensor random_psd(int64_t n, int64_t rank) {
