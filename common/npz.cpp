@@ -86,7 +86,7 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& source) {
   if (header[at] != '(' || end == std::string::npos)
     throw DataError(fmt::format("{}: its .npy header's shape is not a tuple", source));
   std::vector<int64_t> shape;
-  uint64_t count = 1;
+  uint64_t count = 1, extent = 1;  // extent: the product of the sides that are not 0
   for (size_t i = at + 1; i < end;) {
     while (i < end && (header[i] == ' ' || header[i] == ',')) ++i;
     if (i == end) break;
@@ -95,8 +95,11 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& source) {
     if (digits == i || digits - i > 15)
       throw DataError(fmt::format("{}: its .npy header's shape holds '{}'", source, header.substr(i, end - i)));
     const uint64_t side = std::stoull(header.substr(i, digits - i));
-    if (side != 0 && count > (uint64_t(1) << 40) / side)
+    // Bounded with the empty sides left out: a (0, 10^15, 10^15) array holds nothing, but its strides
+    // would still overflow.
+    if (side != 0 && extent > (uint64_t(1) << 40) / side)
       throw DataError(fmt::format("{}: an array of more than 2^40 elements", source));
+    extent *= side != 0 ? side : 1;
     count *= side;
     shape.push_back(int64_t(side));
     i = digits;

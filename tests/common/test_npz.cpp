@@ -58,6 +58,12 @@ TEST_CASE("a .npy array in Fortran order reads back in C order; bad headers and 
         }) == "x.npy: its shape (2, 3) needs 48 bytes of data, the file holds 40");
   CHECK(data_error_of([&] { parse_npy(npy("{'descr': '<f8', 'fortran_order': False, }", ""), "x.npy"); }) ==
         "x.npy: its .npy header has no 'shape'");
+  // No elements, but sides whose strides would overflow (found by the fuzzer).
+  CHECK(data_error_of([&] {
+          parse_npy(
+              npy("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 100000000000000, 100000000000000), }", ""),
+              "x.npy");
+        }) == "x.npy: an array of more than 2^40 elements");
   CHECK(data_error_of([&] { parse_npy(std::string("\x93NUMPY\x01\x00\xff\x00{", 11), "x.npy"); }) ==
         "x.npy: its .npy header is cut short");
 }

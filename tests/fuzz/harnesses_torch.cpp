@@ -11,6 +11,7 @@
 #include "common/checkpoint.hpp"
 #include "common/data/cifar.hpp"
 #include "common/data/folder.hpp"
+#include "common/npz.hpp"
 #include "common/optim.hpp"
 #include "detection/coco_json.hpp"
 
@@ -77,6 +78,19 @@ int cifar(const uint8_t* data, size_t size) {
       load_cifar(dir.string(), set, "test");
     } catch (const DataError&) {
     }
+  }
+  return 0;
+}
+
+int npz(const uint8_t* data, size_t size) {
+  const std::string path = as_file(data, size, "stats.npz");
+  try {
+    read_npz(path);
+  } catch (const DataError&) {
+  }
+  try {
+    parse_npy(std::string(reinterpret_cast<const char*>(data), size), "fuzz.npy");
+  } catch (const DataError&) {
   }
   return 0;
 }

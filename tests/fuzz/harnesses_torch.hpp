@@ -14,5 +14,7 @@ int checkpoint(const uint8_t* data, size_t size);
 int zip(const uint8_t* data, size_t size);
 // A CIFAR-10 test_batch.bin and a CIFAR-100 test.bin.
 int cifar(const uint8_t* data, size_t size);
+// A NumPy .npz archive (FID statistics), and the same bytes as one .npy array.
+int npz(const uint8_t* data, size_t size);
 
 }  // namespace genbox::fuzz

@@ -17,7 +17,7 @@ TEST_CASE("every kept fuzz input passes through its reader with at most a docume
   const std::map<std::string, std::function<int(const uint8_t*, size_t)>> harnesses = {
       {"config", fuzz::config}, {"idx", fuzz::idx},   {"metrics", fuzz::metrics},       {"json", fuzz::json},
       {"image", fuzz::image},   {"coco", fuzz::coco}, {"checkpoint", fuzz::checkpoint}, {"zip", fuzz::zip},
-      {"cifar", fuzz::cifar}};
+      {"cifar", fuzz::cifar},   {"npz", fuzz::npz}};
   for (const auto& [name, harness] : harnesses) {
     std::filesystem::path dir = testing::source_dir() / "tests/fuzz/corpus" / name;
     REQUIRE(std::filesystem::is_directory(dir));
