@@ -20,11 +20,16 @@ import numpy as np
 from PIL import Image
 
 
+def class_folders(root):
+    """Ten class folders c0..c9 under root; image i goes into c{i % 10}."""
+    for k in range(10):
+        os.makedirs(os.path.join(root, f"c{k}"), exist_ok=True)
+
+
 def make(root, n):
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:32, 0:32]
-    for k in range(10):
-        os.makedirs(os.path.join(root, f"c{k}"), exist_ok=True)
+    class_folders(root)
     for i in range(n):
         a, p = rng.uniform(0.05, 0.3, 3), rng.uniform(0, 6, 3)
         image = np.stack([127 + 100 * np.sin(a[c] * x + a[(c + 1) % 3] * y + p[c]) for c in range(3)], -1)
@@ -37,8 +42,7 @@ def make_jpeg(root, n):
     that the DCT has energy at every frequency as in real photos."""
     rng = np.random.default_rng(1)
     y, x = np.mgrid[0:384, 0:512]
-    for k in range(10):
-        os.makedirs(os.path.join(root, f"c{k}"), exist_ok=True)
+    class_folders(root)
     for i in range(n):
         a, p = rng.uniform(0.005, 0.08, 3), rng.uniform(0, 6, 3)
         image = np.stack([127 + 90 * np.sin(a[c] * x + a[(c + 1) % 3] * y + p[c]) for c in range(3)], -1)

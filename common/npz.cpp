@@ -147,7 +147,9 @@ std::string format_npy(const torch::Tensor& tensor) {
 }
 
 std::map<std::string, torch::Tensor> read_npz(const std::filesystem::path& path) {
-  const std::string bytes = read_file(path);
+  // Mapped, not read: the arrays are copied out once, by parse_npy.
+  const MappedFile mapped(path);
+  const std::string_view bytes = mapped.bytes();
   const ZipDirectory directory = read_zip_directory(bytes, path.string(), "npz archive");
   std::map<std::string, torch::Tensor> arrays;
   for (const ZipEntry& entry : directory.entries) {
