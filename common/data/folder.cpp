@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "base/config.hpp"
 #include "base/errors.hpp"
@@ -69,9 +70,9 @@ std::optional<std::map<std::string, int64_t>> read_dataset_json(const std::strin
   return out;
 }
 
-// The image fitted to the data set's size, as the geometry says.
-ImageU8 fit(const ImageU8& image, const ImageGeometry& geometry, int64_t height, int64_t width,
-            const std::string& source) {
+// The image fitted to the data set's size, as the geometry says; taken by value, so that an image
+// already of the size is handed back without a copy.
+ImageU8 fit(ImageU8 image, const ImageGeometry& geometry, int64_t height, int64_t width, const std::string& source) {
   if (image.height == height && image.width == width) return image;
   if (geometry.crop == "center") return center_crop(image, height, width);
   if (geometry.crop == "resize") return resize_bicubic(image, height, width);
@@ -209,7 +210,7 @@ torch::Tensor fit_images(const torch::Tensor& images, const ImageGeometry& geome
     for (int64_t i = begin; i < end; ++i) {
       ImageU8 image{h, w, channels, std::vector<uint8_t>(size_t(h * w * channels))};
       convert_channels(in + i * h * w * found, found, h * w, channels, image.pixels.data());
-      const ImageU8 fitted = fit(image, geometry, height, width, source);
+      const ImageU8 fitted = fit(std::move(image), geometry, height, width, source);
       for (int64_t p = 0; p < plane; ++p)
         for (int64_t c = 0; c < channels; ++c)
           target[(i * channels + c) * plane + p] = fitted.pixels[size_t(p * channels + c)];
