@@ -27,7 +27,8 @@ struct ZipDirectory {
 };
 
 // The directory of the archive in `bytes`. A DataError "SOURCE: not a readable KIND (why)" or
-// "SOURCE: damaged: ..." when it cannot be read; no entry may claim more bytes than the file has.
+// "SOURCE: damaged: ..." when it cannot be read; no entry may claim more bytes than the file has
+// (a deflated one: than deflate's 1032:1 makes of its compressed bytes).
 ZipDirectory read_zip_directory(std::string_view bytes, const std::string& source, const std::string& kind);
 
 // The entry's bytes as stored (compressed or not), once its local header agrees with the

@@ -81,7 +81,7 @@ TEST_CASE("npz files are read and written as numpy reads and writes them") {
       "r = np.random.default_rng(5)\n"
       "mu, sigma = r.normal(size=6), r.normal(size=(6, 6))\n"
       "np.savez_compressed(sys.argv[1] + '/ref.npz', mu=mu, sigma=sigma, "
-      "f=np.asfortranarray(sigma.astype(np.float32)))\n"
+      "f=np.asfortranarray(sigma.astype(np.float32)), z=np.zeros(1 << 20))\n"
       "mu.tofile(sys.argv[1] + '/mu.bin'); sigma.tofile(sys.argv[1] + '/sigma.bin')\n";
   write_file_atomic(dir / "make.py", script);
   REQUIRE(run_command(python + " " + (dir / "make.py").string() + " " + dir.path().string()).exit_code == 0);
@@ -92,6 +92,16 @@ TEST_CASE("npz files are read and written as numpy reads and writes them") {
   CHECK(arrays.at("mu").equal(mu));
   CHECK(arrays.at("sigma").equal(sigma));
   CHECK(arrays.at("f").equal(sigma.to(torch::kFloat)));
+  // An entry that deflates to more than the whole file holds (8 MiB of zeros) is read...
+  CHECK(std::filesystem::file_size(dir / "ref.npz") < (uint64_t(1) << 20));
+  CHECK(arrays.at("z").equal(torch::zeros({1 << 20}, torch::kDouble)));
+  // ...but one claiming more than deflate can make of its bytes (1032:1) is refused before inflating.
+  std::string bytes = read_file(dir / "ref.npz");
+  for (size_t at = bytes.find("PK\x01\x02"); at != std::string::npos; at = bytes.find("PK\x01\x02", at + 1))
+    if (bytes.compare(at + 46, 5, "z.npy") == 0) bytes.replace(at + 24, 4, std::string("\xff\xff\xff\x7f", 4));
+  write_file_atomic(dir / "bomb.npz", bytes);
+  CHECK(data_error_of([&] { read_npz(dir / "bomb.npz"); }).find("an entry claims 2147483647 bytes from") !=
+        std::string::npos);
 
   // genbox writes; numpy reads the same values back.
   write_npz(dir / "ours.npz", {{"mu", mu}, {"sigma", sigma}});
