@@ -16,6 +16,7 @@ namespace {
 
 std::string synopsis(const std::string& program, const CommandSpec& c) {
   std::string args = c.takes_run_dir ? " RUN_DIR" : " [-c FILE.toml ...]";
+  for (const Positional& p : c.positionals) args += " " + p.name;
   if (c.name == "train") args += " [--resume RUN_DIR]";
   if (c.name == "sweep") args += " key.path=a,b[,...] ...";
   for (const IntegerOption& o : c.options) args += fmt::format(" [--{} N]", o.name);
@@ -46,6 +47,7 @@ std::string command_help(const std::string& program, const CommandSpec& c) {
     items.push_back({"-c, --config FILE.toml",
                      "settings over the built-in defaults; several -c are merged in order,\na key in a later file "
                      "replacing an earlier file's"});
+  for (const Positional& p : c.positionals) items.push_back({p.name, p.doc});
   if (c.name == "train")
     items.push_back({"--resume RUN_DIR", "continue RUN_DIR from its checkpoint, with its own config.toml"});
   if (c.name == "sweep")
@@ -192,11 +194,15 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
       cli.overrides.push_back(arg);
     } else if (spec->takes_run_dir && cli.run_dir.empty()) {
       cli.run_dir = arg;
+    } else if (cli.arguments.size() < spec->positionals.size()) {
+      cli.arguments.push_back(arg);
     } else {
       throw misuse(fmt::format("unexpected argument '{}'", arg));
     }
   }
   if (spec->takes_run_dir && cli.run_dir.empty()) throw misuse(fmt::format("'{}' needs a RUN_DIR", spec->name));
+  if (cli.arguments.size() < spec->positionals.size())
+    throw misuse(fmt::format("'{}' needs {}", spec->name, spec->positionals[cli.arguments.size()].name));
   for (const FileOption& o : spec->file_options)
     if (!cli.files.count(o.name)) throw misuse(fmt::format("'{}' needs --{} FILE", spec->name, o.name));
   if (spec->takes_run_dir && !cli.config_files.empty())

@@ -29,12 +29,19 @@ struct FileOption {
   std::string doc;
 };
 
+// A positional argument a command requires, in order after the command ("SOURCE", "A", "B").
+struct Positional {
+  std::string name;
+  std::string doc;
+};
+
 struct CommandSpec {
   std::string name;
   bool takes_run_dir;
   std::vector<IntegerOption> options;
   std::string help;
   std::vector<FileOption> file_options = {};
+  std::vector<Positional> positionals = {};
 };
 
 struct CommandLine {
@@ -45,12 +52,13 @@ struct CommandLine {
   std::vector<std::string> config_files;  // each -c FILE, in order: later files win
   std::string resume_dir;                 // --resume RUN_DIR
   std::vector<std::string> overrides;
-  std::string print_config;                // "", "toml" or "markdown"
-  std::map<std::string, int64_t> options;  // --name N, the command's own flags, within their ranges
+  std::string print_config;                  // "", "toml" or "markdown"
+  std::map<std::string, int64_t> options;    // --name N, the command's own flags, within their ranges
   std::map<std::string, std::string> files;  // --name FILE, every file option of the command
-  bool help = false;                       // --help: print help_text() and exit 0
-  bool version = false;                    // --version: print the versions and exit 0
-  std::string text;                        // the whole command line, for meta.json
+  std::vector<std::string> arguments;        // the command's positionals, in order
+  bool help = false;                         // --help: print help_text() and exit 0
+  bool version = false;                      // --version: print the versions and exit 0
+  std::string text;                          // the whole command line, for meta.json
 
   std::optional<int64_t> integer_option(const std::string& name) const;
 };

@@ -18,6 +18,7 @@ const std::vector<CommandSpec> kCommands = {
     {"train", false, {}, "train a model"},
     {"sample", true, {{"n", 1, 500, "samples in the grid"}}, "write samples"},
     {"bench", false, {{"steps", 1, 100, "timed steps"}}, "measure"},
+    {"score", false, {}, "compare two sets", {}, {{"A", "the first set"}, {"B", "the second set"}}},
 };
 
 CommandLine parse(std::vector<std::string> words) {
@@ -144,4 +145,13 @@ TEST_CASE("a run directory of another program names the program to use") {
   write_text(dir / "config.toml", "[train]\nsteps = 3\n");
   resolve_config(schema, parse({"sample", run}));
   CHECK(s.steps == 3);
+}
+
+TEST_CASE("positional arguments are taken in order, each required, none extra") {
+  const CommandLine cli = parse({"score", "x.npz", "fid.input=clean", "images/"});
+  CHECK(cli.arguments == std::vector<std::string>{"x.npz", "images/"});
+  CHECK(cli.overrides == std::vector<std::string>{"fid.input=clean"});
+  CHECK(usage_error([] { parse({"score", "x.npz"}); }).find("'score' needs B") != std::string::npos);
+  CHECK(usage_error([] { parse({"score", "a", "b", "c"}); }).find("unexpected argument 'c'") != std::string::npos);
+  CHECK(usage_error([] { parse({"score"}); }).find("prog score [-c FILE.toml ...] A B") != std::string::npos);
 }
