@@ -52,39 +52,54 @@ int32_t to_fixed(double weight) {
   return int32_t(weight < 0 ? scaled - 0.5 : scaled + 0.5);
 }
 
-// Pillow's precompute_coeffs with the whole image as the box, followed by normalize_coeffs_8bpc.
-Taps precompute(int in_size, int out_size, const Filter& filter) {
+// One pass's windows with Pillow's double weights, each window normalised to sum to 1: output pixel i
+// reads inputs first[i] .. first[i] + count[i] - 1 with weights[i * stride + j].
+struct Windows {
+  int stride = 0;
+  std::vector<int> first, count;
+  std::vector<double> weights;
+};
+
+// Pillow's precompute_coeffs with the whole image as the box.
+Windows precompute_windows(int in_size, int out_size, const Filter& filter) {
   // Pillow holds the box in floats; going through float keeps sizes above 2^24 identical too.
   const double scale = double(float(in_size)) / out_size;
   const double filter_scale = std::max(scale, 1.0);
   const double support = filter.support * filter_scale;
   const double inverse_filter_scale = 1.0 / filter_scale;  // Pillow multiplies by this rather than dividing
-  Taps taps;
+  Windows windows;
   // Pillow's row length: a window [center - support, center + support] rounded at both ends spans at most
   // this many pixels. A window never holds more than the whole input, which bounds it for huge downscales.
-  taps.stride = int(std::min(std::ceil(support) * 2 + 1, double(in_size)));
-  taps.first.resize(out_size);
-  taps.count.resize(out_size);
-  taps.weights.assign(size_t(out_size) * taps.stride, 0);
-  std::vector<double> weights(taps.stride);
+  windows.stride = int(std::min(std::ceil(support) * 2 + 1, double(in_size)));
+  windows.first.resize(out_size);
+  windows.count.resize(out_size);
+  windows.weights.assign(size_t(out_size) * windows.stride, 0.0);
   for (int i = 0; i < out_size; ++i) {
     const double center = (i + 0.5) * scale;
     // Pillow rounds both ends with int(v + 0.5) and then clamps to the image. Clamping first gives the same
     // (int() truncates toward 0 and the bounds are whole) and keeps the conversion within int's range.
     const int first = int(std::max(center - support + 0.5, 0.0));
     const int count = int(std::min(center + support + 0.5, double(in_size))) - first;
+    double* weights = &windows.weights[size_t(i) * windows.stride];
     double sum = 0.0;
     for (int j = 0; j < count; ++j) {
       weights[j] = filter.weight((j + first - center + 0.5) * inverse_filter_scale);
       sum += weights[j];
     }
-    // Normalising in double before rounding makes every window, clipped at the border or not, average to 1.
+    // Normalising in double makes every window, clipped at the border or not, average to 1.
     if (sum != 0.0)
       for (int j = 0; j < count; ++j) weights[j] /= sum;
-    for (int j = 0; j < count; ++j) taps.weights[size_t(i) * taps.stride + j] = to_fixed(weights[j]);
-    taps.first[i] = first;
-    taps.count[i] = count;
+    windows.first[i] = first;
+    windows.count[i] = count;
   }
+  return windows;
+}
+
+// The same windows in 8-bit images' fixed point (Pillow's normalize_coeffs_8bpc).
+Taps precompute(int in_size, int out_size, const Filter& filter) {
+  const Windows windows = precompute_windows(in_size, out_size, filter);
+  Taps taps{windows.stride, windows.first, windows.count, std::vector<int32_t>(windows.weights.size())};
+  for (size_t k = 0; k < windows.weights.size(); ++k) taps.weights[k] = to_fixed(windows.weights[k]);
   return taps;
 }
 
@@ -297,6 +312,35 @@ ImageU8 resize(const ImageU8& image, int64_t height, int64_t width, const Filter
   return out;
 }
 
+// Pillow's 32-bit passes (ImagingResampleHorizontal_32bpc and ..Vertical_32bpc): each output value is
+// the double sum of float inputs times double weights, stored as float.
+void horizontal_float(const float* in, int64_t in_width, float* out, int64_t out_width, int64_t rows,
+                      const Windows& windows) {
+  for (int64_t y = 0; y < rows; ++y) {
+    const float* in_row = in + y * in_width;
+    for (int64_t x = 0; x < out_width; ++x) {
+      const double* w = &windows.weights[size_t(x) * windows.stride];
+      const float* window = in_row + windows.first[x];
+      double sum = 0.0;
+      for (int j = 0; j < windows.count[x]; ++j) sum += window[j] * w[j];
+      out[y * out_width + x] = float(sum);
+    }
+  }
+}
+
+void vertical_float(const float* in, int64_t row_offset, int64_t width, float* out, int64_t out_rows,
+                    const Windows& windows) {
+  std::vector<double> sums(width);
+  for (int64_t y = 0; y < out_rows; ++y) {
+    std::fill(sums.begin(), sums.end(), 0.0);
+    const double* w = &windows.weights[size_t(y) * windows.stride];
+    const float* first_row = in + (windows.first[y] - row_offset) * width;
+    for (int j = 0; j < windows.count[y]; ++j)
+      for (int64_t x = 0; x < width; ++x) sums[x] += first_row[j * width + x] * w[j];
+    for (int64_t x = 0; x < width; ++x) out[y * width + x] = float(sums[x]);
+  }
+}
+
 }  // namespace
 
 ImageU8 resize_bicubic(const ImageU8& image, int64_t height, int64_t width) {
@@ -340,6 +384,47 @@ ImageU8 center_crop(const ImageU8& image, int64_t height, int64_t width) {
     const uint8_t* from = scaled.pixels.data() + ((top + y) * scaled_width + left) * channels;
     std::copy(from, from + row_bytes, out.pixels.data() + y * row_bytes);
   }
+  return out;
+}
+
+std::vector<float> resize_bicubic_float(const float* plane, int64_t height, int64_t width, int64_t out_height,
+                                        int64_t out_width) {
+  if (element_count(height, width, 1) < 0 || element_count(out_height, out_width, 1) < 0)
+    throw std::invalid_argument("resize_bicubic_float: a side is outside 1 .. INT_MAX");
+  const int in_h = int(height), in_w = int(width), out_h = int(out_height), out_w = int(out_width);
+  if (in_h == out_h && in_w == out_w) return std::vector<float>(plane, plane + height * width);
+  // The pass order of the 8-bit resize (Pillow's ImagingResampleInner serves both).
+  const int64_t height_loss = int64_t(in_h) - out_h, width_loss = int64_t(in_w) - out_w;
+  const bool x_first = !(height_loss > 0 && height_loss > width_loss * 2);
+  const bool need_x = in_w != out_w, need_y = in_h != out_h;
+  std::vector<float> out(size_t(out_h) * out_w), between;
+  if (x_first) {
+    if (!need_y) {
+      horizontal_float(plane, in_w, out.data(), out_w, in_h, precompute_windows(in_w, out_w, kBicubic));
+      return out;
+    }
+    const Windows y_windows = precompute_windows(in_h, out_h, kBicubic);
+    const int64_t row_begin = y_windows.first.front(), row_end = y_windows.first.back() + y_windows.count.back();
+    const float* rows = plane + row_begin * in_w;
+    int64_t row_width = in_w;
+    if (need_x) {
+      between.resize(size_t(row_end - row_begin) * out_w);
+      horizontal_float(rows, in_w, between.data(), out_w, row_end - row_begin,
+                       precompute_windows(in_w, out_w, kBicubic));
+      rows = between.data();
+      row_width = out_w;
+    }
+    vertical_float(rows, row_begin, row_width, out.data(), out_h, y_windows);
+    return out;
+  }
+  const Windows y_windows = precompute_windows(in_h, out_h, kBicubic);
+  if (!need_x) {
+    vertical_float(plane, 0, in_w, out.data(), out_h, y_windows);
+    return out;
+  }
+  between.resize(size_t(out_h) * in_w);
+  vertical_float(plane, 0, in_w, between.data(), out_h, y_windows);
+  horizontal_float(between.data(), in_w, out.data(), out_w, out_h, precompute_windows(in_w, out_w, kBicubic));
   return out;
 }
 

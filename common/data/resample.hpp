@@ -23,6 +23,12 @@ struct ImageU8 {
 // for a side outside 1 .. INT_MAX (Pillow's sizes are ints).
 ImageU8 resize_bicubic(const ImageU8& image, int64_t height, int64_t width);
 
+// Pillow's Image.resize((width, height), Image.BICUBIC) on a 32-bit float image (mode "F"), as clean-fid resizes
+// each channel: the same windows with double weights, double sums, float after each pass. One plane of
+// height x width floats, row-major; throws std::invalid_argument for a side outside 1 .. INT_MAX.
+std::vector<float> resize_bicubic_float(const float* plane, int64_t height, int64_t width, int64_t out_height,
+                                        int64_t out_width);
+
 // Pillow's Image.resize((width, height), Image.BOX), bit for bit.
 ImageU8 resize_box(const ImageU8& image, int64_t height, int64_t width);
 
