@@ -11,6 +11,13 @@ write the prepared-set cache; then a second start from the cache; then the decod
 in memory) against one epoch of torchvision's ImageFolder + DataLoader (2 workers) over the same
 folder (bench/image_folder.py), for 50,000 32 x 32 PNGs and 2,000 512 x 384 JPEGs fitted to
 64 x 64 by ADM's centre crop. The folders are generated once under --image-dir.
+
+The "fid" rows time FID's Inception features of --fid-images 32 x 32 PNGs resized to 299 (`fid
+bench`, the pytorch convention, against pytorch-fid's InceptionV3 on the same decoded images,
+bench/fid_reference.py), and the whole `fid score` of two such folders (a process: weights,
+decoding, features, statistics, the matrix square root; features not cached) against pytorch-fid's
+calculate_fid_given_paths, both with the same random weights (real ones are not on these machines:
+the speed is the same).
 """
 
 import argparse
@@ -19,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # (key in both sides' JSON, label, higher is better)
@@ -42,6 +50,7 @@ IMAGE_SETS = {"png50k": ("make", 50000, 32, "50,000 32x32 PNGs"),
 
 def run_measured(command):
     """Like run, but with the child's peak RSS, read from wait4's rusage."""
+    start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = child.stdout.read()
     err = child.stderr.read()
@@ -54,6 +63,7 @@ def run_measured(command):
         sys.exit(f"bench: {' '.join(command)} printed no JSON line:\n{err.strip()}")
     result = json.loads(lines[-1])
     result["peak_rss_mib"] = usage.ru_maxrss / 1024.0
+    result["wall_s"] = time.perf_counter() - start
     return result
 
 
@@ -79,6 +89,7 @@ def main():
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="timed steps per run; 0: each experiment's own")
+    parser.add_argument("--fid-images", type=int, default=5000, help="images per folder of the fid rows")
     parser.add_argument("--image-dir", default=os.path.join(os.path.expanduser(os.environ.get(
         "XDG_CACHE_HOME", "~/.cache")), "genbox", "bench-images"), help="where the image rows' folders are made")
     args = parser.parse_args()
@@ -88,8 +99,11 @@ def main():
         if experiment == "images":
             rows += image_rows(args)
             continue
+        if experiment == "fid":
+            rows += fid_rows(args)
+            continue
         if experiment not in METRICS:
-            sys.exit(f"bench: unknown experiment '{experiment}' ({', '.join(list(METRICS) + ['images'])})")
+            sys.exit(f"bench: unknown experiment '{experiment}' ({', '.join(list(METRICS) + ['images', 'fid'])})")
         steps = args.steps or STEPS[experiment]
         program, overrides = experiment, []
         if experiment.endswith("_rgb32"):
@@ -169,6 +183,52 @@ def image_rows(args):
         row = {"experiment": "images", "threads": 2, "metric": f"{name}_prepare_over_decode",
                "label": "prepare / decode alone", "higher_is_better": False, "genbox": prepare,
                "reference": None, "ratio": None}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def fid_rows(args):
+    """FID's features and a whole two-folder score, genbox against pytorch-fid, at each thread count."""
+    rows = []
+    image_script, reference = os.path.join(HERE, "image_folder.py"), os.path.join(HERE, "fid_reference.py")
+    folders = []
+    for seed in (0, 1):
+        folder = os.path.join(args.image_dir, f"fid-{args.fid_images}-{seed}")
+        if not os.path.isdir(folder):
+            subprocess.run([args.python, image_script, "make-flat", folder + ".part", str(args.fid_images), str(seed)],
+                           check=True)
+            os.rename(folder + ".part", folder)
+        folders.append(folder)
+    weights = os.path.join(args.image_dir, "fid-random-inception.pth")
+    if not os.path.exists(weights):
+        subprocess.run([args.python, reference, "weights", weights + ".part"], check=True)
+        os.rename(weights + ".part", weights)
+    fid = os.path.join(args.bin, "fid")
+    for threads in (int(t) for t in args.threads.split(",")):
+        keys = [f"fid.weights={weights}", "fid.input=pytorch", f"device.threads={threads}", "device.device=cpu"]
+        ours = [fid, "bench", folders[0]] + keys
+        theirs = [args.python, reference, "features", folders[0], weights, "--threads", str(threads)]
+        score_ours = [fid, "score", folders[0], folders[1], "output.format=json", "fid.cache_dir=none"] + keys
+        score_theirs = [args.python, reference, "score", folders[0], folders[1], weights, "--threads", str(threads)]
+        features = interleaved(ours, theirs, args.rounds)
+        scores = interleaved(score_ours, score_theirs, args.rounds)
+        # The score is the whole process on both sides, from start to exit.
+        for key, label, pairs, better in [
+                ("images_per_s", f"Inception features of {args.fid_images:,} 32x32 images, images/s", features, True),
+                ("wall_s", f"`fid score` of two {args.fid_images:,}-image folders, s", scores, False)]:
+            g_values = [g[key] for g, _ in pairs]
+            p_values = [p[key] for _, p in pairs]
+            row = {"experiment": "fid", "threads": threads, "metric": key, "label": label, "higher_is_better": better,
+                   "genbox": statistics.median(g_values), "reference": statistics.median(p_values),
+                   "ratio": statistics.median(a / b for a, b in zip(g_values, p_values)),
+                   "genbox_rounds": g_values, "reference_rounds": p_values}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        overhead = [g["wall_s"] / g["features_s"] for g, _ in scores]
+        row = {"experiment": "fid", "threads": threads, "metric": "score_over_features",
+               "label": "`fid score` / its feature time", "higher_is_better": False,
+               "genbox": statistics.median(overhead), "reference": None, "ratio": None}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

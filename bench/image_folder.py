@@ -2,6 +2,7 @@
 torchvision and Pillow take over it.
 
 usage: python bench/image_folder.py make DIR N           # N 32 x 32 RGB PNGs in 10 class folders
+       python bench/image_folder.py make-flat DIR N S    # the same in DIR itself, drawn from seed S
        python bench/image_folder.py make-jpeg DIR N      # N 512 x 384 RGB JPEGs (quality 90), 10 folders
        python bench/image_folder.py make-cifar DIR       # CIFAR-10's binary files, random pixels
        python bench/image_folder.py torchvision DIR      # one ImageFolder + DataLoader epoch; Pillow alone
@@ -26,15 +27,19 @@ def class_folders(root):
         os.makedirs(os.path.join(root, f"c{k}"), exist_ok=True)
 
 
-def make(root, n):
-    rng = np.random.default_rng(0)
+def make(root, n, seed=0, flat=False):
+    rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:32, 0:32]
-    class_folders(root)
+    if flat:
+        os.makedirs(root, exist_ok=True)
+    else:
+        class_folders(root)
     for i in range(n):
         a, p = rng.uniform(0.05, 0.3, 3), rng.uniform(0, 6, 3)
         image = np.stack([127 + 100 * np.sin(a[c] * x + a[(c + 1) % 3] * y + p[c]) for c in range(3)], -1)
         image += rng.integers(-20, 20, (32, 32, 3))
-        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(os.path.join(root, f"c{i % 10}", f"{i:05d}.png"))
+        name = f"{i:05d}.png" if flat else os.path.join(f"c{i % 10}", f"{i:05d}.png")
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(os.path.join(root, name))
 
 
 def make_jpeg(root, n):
@@ -97,6 +102,8 @@ def torchvision_epoch(root, size=None):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "make":
         make(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "make-flat":
+        make(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), flat=True)
     elif len(sys.argv) == 4 and sys.argv[1] == "make-jpeg":
         make_jpeg(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) == 3 and sys.argv[1] == "make-cifar":

@@ -27,21 +27,27 @@ torch::Tensor make_grid(const torch::Tensor& images, int64_t nrow, int64_t paddi
   return grid;
 }
 
+torch::Tensor to_uint8(const torch::Tensor& unit) {
+  return (unit.detach().to(torch::kCPU, torch::kFloat32).clamp(0, 1) * 255).round().to(torch::kUInt8);
+}
+
 void write_png(const std::filesystem::path& path, const torch::Tensor& image) {
   torch::Tensor chw = image.dim() == 2 ? image.unsqueeze(0) : image;
   TORCH_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), "write_png expects 1 or 3 channels, got ",
               image.sizes());
-  torch::Tensor hwc = (chw.detach().to(torch::kCPU, torch::kFloat32).clamp(0, 1) * 255)
-                          .round()
-                          .to(torch::kUInt8)
-                          .permute({1, 2, 0})
-                          .contiguous();
+  torch::Tensor hwc = to_uint8(chw).permute({1, 2, 0}).contiguous();
   const int height = static_cast<int>(hwc.size(0)), width = static_cast<int>(hwc.size(1));
   const int channels = static_cast<int>(hwc.size(2));
   std::filesystem::path tmp = temporary_sibling(path);
   if (!stbi_write_png(tmp.c_str(), width, height, channels, hwc.data_ptr<uint8_t>(), width * channels))
     throw std::runtime_error(fmt::format("cannot write PNG {}", tmp.string()));
   std::filesystem::rename(tmp, path);
+}
+
+void write_png_folder(const std::filesystem::path& dir, const torch::Tensor& images) {
+  std::filesystem::create_directories(dir);
+  const torch::Tensor cpu = images.detach().to(torch::kCPU);
+  for (int64_t i = 0; i < cpu.size(0); ++i) write_png(dir / fmt::format("{:06d}.png", i), cpu[i]);
 }
 
 torch::Tensor read_image(const std::filesystem::path& path, int channels) {

@@ -16,6 +16,8 @@
 #include "common/data/cifar.hpp"
 #include "common/data/idx.hpp"
 #include "common/distributed.hpp"
+#include "common/safetensors.hpp"
+#include "metrics/inception.hpp"
 
 namespace genbox::testing {
 
@@ -32,6 +34,25 @@ std::string reference_python() {
     return run_command(candidate + " -c 'import torch, scipy'").exit_code == 0 ? candidate : std::string();
   }();
   return python;
+}
+
+void write_random_inception(const std::filesystem::path& path,
+                            const std::function<void(std::vector<std::pair<std::string, torch::Tensor>>&)>& edit) {
+  torch::manual_seed(3);
+  metrics::FidInception network;
+  NamedTensors tensors;
+  for (const auto& item : network->named_parameters()) {
+    torch::Tensor value = item.value().detach();
+    // He's scale for the convolutions (a ReLU after each): features neither vanish nor explode
+    // through the 94 layers, so that distances between image sets are not all zero.
+    if (value.dim() == 4) value = torch::randn(value.sizes()) * std::sqrt(2.0 / double(value[0].numel()));
+    tensors.emplace_back(item.key(), value);
+  }
+  for (const auto& item : network->named_buffers())
+    if (item.key().find("num_batches_tracked") == std::string::npos)
+      tensors.emplace_back(item.key(), item.value().detach());
+  if (edit) edit(tensors);
+  write_safetensors(path, {tensors, {}});
 }
 
 std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& module) {

@@ -86,6 +86,11 @@ void write_tiny_item_set(const std::filesystem::path& root);
 // that a flip changes every image.
 void write_tiny_cifar10(const std::filesystem::path& root);
 
+// FID's Inception with its own random initialisation as a safetensors weights file, by
+// torchvision's names (batch-norm counters left out); `edit` may change the list first.
+void write_random_inception(const std::filesystem::path& path,
+                            const std::function<void(std::vector<std::pair<std::string, torch::Tensor>>&)>& edit = {});
+
 // The single run directory under out/<experiment>/.
 std::filesystem::path only_run(const std::filesystem::path& out, const std::string& experiment);
 
