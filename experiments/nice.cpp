@@ -220,6 +220,17 @@ int sample(const NiceConfig& c, const CommandLine& cli) {
   std::filesystem::path stem = r.opened.run.samples_dir() / fmt::format("sample_t{:.2f}_n{}", c.sample.temperature, n);
   write_samples(r.model, r.data, stem, n, c.sample.temperature, c.run.seed + 1);
   fmt::print("wrote {}.png\n", stem.string());
+  if (std::optional<int64_t> count = cli.integer_option("images"); count && r.data.images) {
+    // One file per sample, for `fid score` (drawn from their own seed, not the grid's).
+    at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 2);
+    torch::NoGradGuard no_grad;
+    r.model->eval();
+    std::vector<int64_t> shape = {*count};
+    shape.insert(shape.end(), r.data.shape.begin(), r.data.shape.end());
+    const std::filesystem::path dir = r.opened.run.samples_dir() / fmt::format("images_t{:.2f}", c.sample.temperature);
+    write_png_folder(dir, r.model->sample(*count, c.sample.temperature, noise).clamp(0, 1).view(shape));
+    fmt::print("wrote {} images into {}\n", *count, dir.string());
+  }
   return kExitOk;
 }
 
@@ -319,7 +330,10 @@ int bench(NiceConfig& c, const CommandLine& cli) {
 int main(int argc, char** argv) {
   const std::vector<CommandSpec> commands = {
       {"train", false, {}, "train a NICE flow (built-in defaults: a few CPU minutes on Fashion-MNIST)"},
-      {"sample", true, {{"n", 1, 100000, "samples in the grid"}}, "write a grid of samples into RUN_DIR/samples/"},
+      {"sample",
+       true,
+       {{"n", 1, 100000, "samples in the grid"}, {"images", 1, 10000000, "also write this many as PNG files"}},
+       "write a grid of samples (and with --images, one file each) into RUN_DIR/samples/"},
       {"eval", true, {}, "test bits/dim and log-likelihood into RUN_DIR/eval.json"},
       {"inpaint",
        true,

@@ -33,6 +33,7 @@
 #include "diffusion/velocity_mlp.hpp"
 #include "diffusion/velocity_model.hpp"
 #include "experiments/rf_dit_config.hpp"
+#include "metrics/fid_reference.hpp"
 #include "metrics/frechet.hpp"
 
 using namespace genbox;
@@ -117,6 +118,15 @@ double validation_loss(VelocityModel& model, const Data& data, const RfConfig& c
   return diffusion::validation_loss(model, x0, labels, c.run.seed + 7919 + 1, c.device.precision);
 }
 
+// FID (with KID, precision/recall and its floor) against the training images, or the first
+// eval.fid_reference of them; none when eval.fid_samples is 0.
+std::optional<metrics::FidReference> fid_reference(const RfConfig& c, const Data& data, torch::Device device) {
+  if (!data.images || c.eval.fid_samples == 0) return std::nullopt;
+  const int64_t m = c.eval.fid_reference ? std::min(c.eval.fid_reference, data.train.size(0)) : data.train.size(0);
+  return std::optional<metrics::FidReference>(std::in_place, c.fid, device, data.train.narrow(0, 0, m), data.test,
+                                              c.data.dataset);
+}
+
 // ----------------------------------------------------------------------------------------------
 
 int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
@@ -138,11 +148,17 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
                     data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),
                     c.device.precision));
   SampleSheet sheet = sheet_for(data, c.sample.per_class, c.run.seed, device);
-  auto record = [&](double val) {
-    return t.record_eval({{"val_loss", val}}, val, Better::kLower, fmt::format("validation loss {:.4f}", val));
+  std::optional<metrics::FidReference> fid =
+      c.eval.fid_every && t.evaluates() ? fid_reference(c, data, device) : std::nullopt;
+  auto record = [&](double val, nlohmann::json values) {
+    values["val_loss"] = val;
+    std::string line = fmt::format("validation loss {:.4f}", val);
+    if (values.contains("fid"))
+      line += fmt::format(" | FID {:.3f} of {} images", values["fid"].get<double>(), c.eval.fid_samples);
+    return t.record_eval(values, val, Better::kLower, line);
   };
   if (!t.resumed() && data.images && t.evaluates()) write_training_preview(data, t.samples_dir(), c.run.seed);
-  if (!t.resumed()) record(t.evaluates() ? validation_loss(model, data, c) : NAN);
+  if (!t.resumed()) record(t.evaluates() ? validation_loss(model, data, c) : NAN, nlohmann::json::object());
 
   at::Generator cpu = at::detail::getDefaultCPUGenerator();
   while (t.running()) {
@@ -161,11 +177,15 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
     if (t.due(c.train.log_every)) t.log_train({{"loss", loss_value}}, summary);
     if (t.due(c.train.eval_every)) {
       double val = NAN;
+      nlohmann::json values = nlohmann::json::object();
       if (t.evaluates()) {
         EmaWeights averaged(t);
         val = validation_loss(model, data, c);
+        if (fid && t.due(c.eval.fid_every))
+          values = sample_fid(model, data.shape, data.num_classes, c.sample, c.device.precision, c.eval.batch_size,
+                              c.run.seed + 2000, *fid, c.eval.fid_samples);
       }
-      record(val);
+      record(val, values);
     } else if (t.due(c.train.checkpoint_every)) {
       t.save_checkpoint();
     }
@@ -210,6 +230,14 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   write_picture(r.data, x, per_class, grid);
   fmt::print("wrote {}\n", grid.string());
   if (!r.data.images) return kExitOk;
+  if (std::optional<int64_t> count = cli.integer_option("images")) {  // one file per sample, for `fid score`
+    torch::Tensor images = generate_in_batches(r.model, r.data.shape,
+                                               sweep_labels(*count, r.data.num_classes, r.model.null_class, r.device),
+                                               c.sample, c.device.precision, c.eval.batch_size, c.run.seed + 3);
+    std::filesystem::path dir = grid.parent_path() / ("images_" + grid.stem().string().substr(7));
+    write_png_folder(dir, (images + 1) / 2);
+    fmt::print("wrote {} images into {}\n", *count, dir.string());
+  }
 
   // The same noise (one per class) at 1, 2, 4, ..., 32 steps: one row per step count.
   SampleSheet one = sheet_for(r.data, 1, c.run.seed + 2, r.device);
@@ -246,36 +274,44 @@ int classifier(RfConfig& c) {
   return kExitOk;
 }
 
-// FD over the steps x guidance sweep, in the classifier's features for images (the points
-// themselves for toy sets), beside the train-vs-test floor at the same count.
-void frechet_sweep(const RfConfig& c, LoadedRun& r, const std::filesystem::path& classifier_file,
-                   nlohmann::json& results) {
+// The steps x guidance sweep: FD in the classifier's features (the points themselves for toy
+// sets) beside its train-vs-test floor, and FID in the Inception's.
+void quality_eval(const RfConfig& c, LoadedRun& r, nlohmann::json& results) {
   const Data& data = r.data;
-  at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 31);
-  const int64_t n = std::min(c.eval.fd_samples, data.test.size(0));
-  torch::Tensor test = to_model_space(data, data.test.narrow(0, 0, n), fixed);
-  // Labels cycle through the classes (the null class when unconditional).
-  torch::Tensor labels = data.num_classes
-                             ? torch::arange(n).remainder(data.num_classes).to(r.device)
-                             : torch::full({n}, r.model.null_class, torch::TensorOptions(r.device).dtype(torch::kLong));
-  Embedding embed = [](const torch::Tensor& x) { return x; };
+  std::vector<Scorer> scorers;
+  int64_t n = 0;
   Classifier classifier{nullptr};
-  if (data.images) {
-    classifier = load_classifier(classifier_file, data.shape[0], data.shape[1], data.label_count, r.device);
-    results["classifier_test_accuracy"] =
-        classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
-    embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
+  const std::filesystem::path classifier_file = classifier_path(c.eval.classifier, r.opened.run.out_dir());
+  if (data.images && !std::filesystem::exists(classifier_file)) {
+    fmt::print("no Frechet distance: no classifier at {}; train one for this set with `rf_dit classifier`\n",
+               classifier_file.string());
+  } else {
+    at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 31);
+    n = std::min({c.eval.fd_samples, data.test.size(0), data.train.size(0)});
+    torch::Tensor test = to_model_space(data, data.test.narrow(0, 0, n), fixed);
+    Embedding embed = [](const torch::Tensor& x) { return x; };
+    if (data.images) {
+      classifier = load_classifier(classifier_file, data.shape[0], data.shape[1], data.label_count, r.device);
+      results["classifier_test_accuracy"] =
+          classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
+      embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
+    }
+    torch::Tensor train_rows = at::randperm(data.train.size(0), fixed).narrow(0, 0, n).to(r.device);
+    FrechetReference fd =
+        frechet_reference(embed, test, to_model_space(data, data.train.index_select(0, train_rows), fixed));
+    results["fd_train_vs_test"] = fd.floor;
+    fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, fd.floor);
+    scorers.push_back(fd.scorer);
   }
-  torch::Tensor test_features = embed(test);
-  torch::Tensor train_rows =
-      at::randperm(data.train.size(0), fixed).narrow(0, 0, std::min(n, data.train.size(0))).to(r.device);
-  results["fd_train_vs_test"] = metrics::frechet_distance(
-      embed(to_model_space(data, data.train.index_select(0, train_rows), fixed)), test_features);
-  fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, results["fd_train_vs_test"].get<double>());
+  std::optional<metrics::FidReference> fid = fid_reference(c, data, r.device);
+  if (fid) scorers.push_back(fid_scorer(*fid, c.eval.fid_samples));
+  if (scorers.empty()) return;
+  n = std::max(n, fid ? c.eval.fid_samples : 0);
   QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};
-  results["sweep"] = quality_sweep(r.model, data.shape, labels, data.num_classes, c.sample, sweep, embed, test_features,
-                                   data.images ? &classifier : nullptr,
-                                   [](const nlohmann::json& row) { fmt::print("{}\n", row.dump()); });
+  results["sweep"] =
+      quality_sweep(r.model, data.shape, sweep_labels(n, data.num_classes, r.model.null_class, r.device),
+                    data.num_classes, c.sample, sweep, scorers, classifier.is_empty() ? nullptr : &classifier,
+                    [](const nlohmann::json& row) { fmt::print("{}\n", row.dump()); });
 }
 
 int eval(const RfConfig& c, const CommandLine& cli) {
@@ -284,12 +320,7 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   nlohmann::json results = {{"dataset", c.data.dataset}, {"checkpoint", c.sample.checkpoint}};
   results["val_loss"] = validation_loss(r.model, data, c);
   fmt::print("validation loss {:.4f}\n", results["val_loss"].get<double>());
-  const std::filesystem::path classifier_file = classifier_path(c.eval.classifier, r.opened.run.out_dir());
-  if (data.images && !std::filesystem::exists(classifier_file))
-    fmt::print("no Frechet distance: no classifier at {}; train one for this set with `rf_dit classifier`\n",
-               classifier_file.string());
-  else
-    frechet_sweep(c, r, classifier_file, results);
+  quality_eval(c, r, results);
 
   // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally.
   if (c.eval.likelihood_images > 0) {
@@ -376,8 +407,9 @@ int main(int argc, char** argv) {
       {"train", false, {}, "train a rectified-flow DiT (built-in defaults: a few CPU minutes on Fashion-MNIST)"},
       {"sample",
        true,
-       {{"n", 1, 10000, "samples in the grid, rounded up to whole rows"}},
-       "write a sample grid and a 1..32-step sweep into RUN_DIR/samples/"},
+       {{"n", 1, 10000, "samples in the grid, rounded up to whole rows"},
+        {"images", 1, 10000000, "also write this many as PNG files (labels cycling through the classes)"}},
+       "write a sample grid and a 1..32-step sweep (and with --images, one file each) into RUN_DIR/samples/"},
       {"classifier", false, {}, "train the CNN used by eval's Frechet distance; writes eval.classifier"},
       {"eval", true, {}, "val loss, FD over steps x guidance, class accuracy, bits/dim into RUN_DIR/eval.json"},
       export_command(),

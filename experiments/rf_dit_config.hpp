@@ -13,6 +13,7 @@
 #include "diffusion/dit.hpp"
 #include "diffusion/rectified_flow.hpp"
 #include "diffusion/velocity_model.hpp"
+#include "metrics/fid_settings.hpp"
 
 namespace genbox {
 
@@ -41,6 +42,9 @@ struct RfConfig {
   struct {
     std::string classifier = "classifier/fashion_mnist.pt";
     int64_t fd_samples = 1000;
+    int64_t fid_samples = 0;    // 0: no FID
+    int64_t fid_reference = 0;  // training images behind FID's statistics; 0: all
+    int64_t fid_every = 0;      // training steps between FIDs; 0: none while training
     std::vector<int64_t> steps = {4, 16};
     std::vector<double> guidance = {1.0, 2.0, 4.0};
     int64_t likelihood_images = 64;
@@ -48,6 +52,7 @@ struct RfConfig {
     int64_t batch_size = 250;
   } eval;
   diffusion::ClassifierTraining classifier;
+  metrics::FidSettings fid;
 };
 
 inline Schema describe(RfConfig& c) {
@@ -104,6 +109,13 @@ inline Schema describe(RfConfig& c) {
         "checkpoint written by `rf_dit classifier` and read by eval; a relative path is under the output directory "
         "(run.out_dir, or for eval the one RUN_DIR is in)");
   s.add("eval.fd_samples", c.eval.fd_samples, 10, 1000000, "generated and test images per Frechet distance");
+  s.add("eval.fid_samples", c.eval.fid_samples, 0, 10000000,
+        "generated images per FID in eval's sweep and while training (50000 in papers); 0: no FID");
+  s.add("eval.fid_reference", c.eval.fid_reference, 0, 100000000,
+        "training images behind FID's reference statistics (features cached); 0: all, as papers");
+  s.add("eval.fid_every", c.eval.fid_every, 0, 1000000000,
+        "steps between FIDs while training, a multiple of train.eval_every (eval.fid_samples at the sample.* "
+        "settings); 0: none");
   s.add("eval.steps", c.eval.steps, 1, 10000, "sampling steps swept by eval");
   s.add("eval.guidance", c.eval.guidance, 0.0, 100.0, "guidance scales swept by eval");
   s.add("eval.likelihood_images", c.eval.likelihood_images, 0, 1000000, "test images for bits/dim; 0: skip");
@@ -112,11 +124,17 @@ inline Schema describe(RfConfig& c) {
   s.add("classifier.epochs", c.classifier.epochs, 1, 1000, "training epochs of the FD classifier");
   s.add("classifier.batch_size", c.classifier.batch_size, 1, 100000, "classifier batch size");
   s.add("classifier.lr", c.classifier.lr, 0.0, 10.0, "classifier Adam learning rate");
+  metrics::describe(s, c.fid);
   s.add_check([&c] {
     diffusion::DitOptions o =
         diffusion::with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
     if (o.width % o.heads != 0)
       throw ConfigError(fmt::format("model.width = {} must be divisible by model.heads = {}", o.width, o.heads));
+    if (c.eval.fid_every > 0 && (c.train.eval_every == 0 || c.eval.fid_every % c.train.eval_every != 0))
+      throw ConfigError(fmt::format("eval.fid_every = {} must be a multiple of train.eval_every = {}", c.eval.fid_every,
+                                    c.train.eval_every));
+    if (c.eval.fid_every > 0 && c.eval.fid_samples == 0)
+      throw ConfigError("eval.fid_every needs eval.fid_samples > 0 (the images per FID)");
     if (c.eval.steps.empty() || c.eval.guidance.empty())
       throw ConfigError("eval.steps and eval.guidance must each hold at least one value");
   });

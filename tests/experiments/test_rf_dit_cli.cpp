@@ -109,6 +109,54 @@ TEST_CASE("rf_dit eval without a classifier reports the loss and bits/dim and sa
         doctest::Approx(metrics_of(run, "eval").back()["val_loss"].get<double>()).epsilon(1e-6));
 }
 
+TEST_CASE("rf_dit measures FID while training and over eval's sweep, beside KID, precision/recall and the floor") {
+  TempDir out;
+  write_tiny_cifar10(out / "cifar");
+  write_random_inception(out / "w.safetensors");
+  const std::string common = " data.dataset=cifar10 data.root=" + (out / "cifar").string() +
+                             " model.width=32 model.depth=1 model.heads=2 model.patch=8 device.threads=1"
+                             " eval.fid_samples=8 fid.kid_subset_size=4 fid.weights=" +
+                             (out / "w.safetensors").string() + " fid.cache_dir=" + (out / "cache").string() +
+                             " eval.classifier=" + (out / "absent.pt").string() + " run.out_dir=" + out.path().string();
+  auto train = run_command(
+      binary("rf_dit") + " train train.steps=4 train.batch_size=8 train.eval_every=2 eval.fid_every=4 sample.steps=2" +
+      common);
+  INFO(train.output);
+  REQUIRE(train.exit_code == 0);
+  const std::filesystem::path run = only_run(out.path());
+  const auto evals = metrics_of(run, "eval");
+  REQUIRE(evals.size() == 3);  // steps 0, 2 and 4; FID at 4 only
+  CHECK_FALSE(evals[1].contains("fid"));
+  CHECK(evals[2]["fid_images"] == 8);
+  CHECK(evals[2]["fid_reference_images"] == 40);
+  CHECK(std::isfinite(evals[2]["fid"].get<double>()));
+  CHECK(evals[2]["fid"].get<double>() > 0);
+  CHECK(evals[2].contains("kid"));
+  CHECK(evals[2].contains("fid_floor"));  // 8 of CIFAR's 16 test images against 8 training images
+  CHECK(train.output.find("FID ") != std::string::npos);
+
+  auto eval = run_command(binary("rf_dit") + " eval " + run.string() +
+                          " eval.steps=[2] eval.guidance=[1.0,2.0] eval.likelihood_images=0");
+  INFO(eval.output);
+  REQUIRE(eval.exit_code == 0);
+  const auto results = nlohmann::json::parse(read_text(run / "eval.json"));
+  REQUIRE(results["sweep"].size() == 2);
+  for (const auto& row : results["sweep"]) {
+    CHECK(std::isfinite(row["fid"].get<double>()));
+    CHECK(row["fid_floor"].get<double>() == evals[2]["fid_floor"].get<double>());
+    CHECK(row.contains("precision"));
+    CHECK_FALSE(row.contains("fd"));  // no classifier: no FD
+  }
+
+  // The samples as files, for `fid score`: the same FID as eval's at those settings.
+  auto sample = run_command(binary("rf_dit") + " sample " + run.string() + " --images 8 sample.steps=2");
+  INFO(sample.output);
+  REQUIRE(sample.exit_code == 0);
+  const std::filesystem::path images = run / "samples/images_euler2_w2";
+  CHECK(std::filesystem::exists(images / "000007.png"));
+  CHECK_FALSE(std::filesystem::exists(images / "000008.png"));
+}
+
 TEST_CASE("the README's rf_dit key table is the one the binary prints") {
   auto markdown = run_command(binary("rf_dit") + " train --print-config=markdown 2>/dev/null");
   REQUIRE(markdown.exit_code == 0);
