@@ -201,10 +201,12 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
     }
   }
   if (spec->takes_run_dir && cli.run_dir.empty()) throw misuse(fmt::format("'{}' needs a RUN_DIR", spec->name));
-  if (cli.arguments.size() < spec->positionals.size())
+  // Printing the config reads no inputs and writes nothing, so it needs neither.
+  if (cli.print_config.empty() && cli.arguments.size() < spec->positionals.size())
     throw misuse(fmt::format("'{}' needs {}", spec->name, spec->positionals[cli.arguments.size()].name));
   for (const FileOption& o : spec->file_options)
-    if (!cli.files.count(o.name)) throw misuse(fmt::format("'{}' needs --{} FILE", spec->name, o.name));
+    if (cli.print_config.empty() && !cli.files.count(o.name))
+      throw misuse(fmt::format("'{}' needs --{} FILE", spec->name, o.name));
   if (spec->takes_run_dir && !cli.config_files.empty())
     throw misuse(
         fmt::format("'{}' takes the run's own config.toml, not -c; give changes as key=value overrides", spec->name));

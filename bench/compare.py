@@ -201,12 +201,15 @@ def fid_rows(args):
             os.rename(folder + ".part", folder)
         folders.append(folder)
     weights = os.path.join(args.image_dir, "fid-random-inception.pth")
+    converted = weights.replace(".pth", ".safetensors")  # genbox's copy, made as users make theirs
     if not os.path.exists(weights):
         subprocess.run([args.python, reference, "weights", weights + ".part"], check=True)
         os.rename(weights + ".part", weights)
+    if not os.path.exists(converted):
+        subprocess.run([args.python, os.path.join(HERE, "convert_inception.py"), weights, converted], check=True)
     fid = os.path.join(args.bin, "fid")
     for threads in (int(t) for t in args.threads.split(",")):
-        keys = [f"fid.weights={weights}", "fid.input=pytorch", f"device.threads={threads}", "device.device=cpu"]
+        keys = [f"fid.weights={converted}", "fid.input=pytorch", f"device.threads={threads}", "device.device=cpu"]
         ours = [fid, "bench", folders[0]] + keys
         theirs = [args.python, reference, "features", folders[0], weights, "--threads", str(threads)]
         score_ours = [fid, "score", folders[0], folders[1], "output.format=json", "fid.cache_dir=none"] + keys

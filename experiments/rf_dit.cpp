@@ -304,7 +304,11 @@ void quality_eval(const RfConfig& c, LoadedRun& r, nlohmann::json& results) {
     scorers.push_back(fd.scorer);
   }
   std::optional<metrics::FidReference> fid = fid_reference(c, data, r.device);
-  if (fid) scorers.push_back(fid_scorer(*fid, c.eval.fid_samples));
+  if (fid) {
+    scorers.push_back(fid_scorer(*fid, c.eval.fid_samples));
+    results["fid_input"] = c.fid.input;  // what must stand beside the FID: convention and reference
+    results["fid_reference"] = fmt::format("{} train images", fid->train_count());
+  }
   if (scorers.empty()) return;
   n = std::max(n, fid ? c.eval.fid_samples : 0);
   QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};

@@ -394,7 +394,7 @@ std::string eval_table_html(const std::vector<Run>& runs, const ExperimentGroup&
 bool is_score(const std::string& key, const std::vector<std::string>& eval_metrics) {
   if (higher_is_better(key) || std::find(eval_metrics.begin(), eval_metrics.end(), key) != eval_metrics.end())
     return true;
-  for (std::string lower : {"loss", "bpd", "nll", "fd"})
+  for (std::string lower : {"loss", "bpd", "nll", "fd", "fid", "kid"})
     if (key == lower ||
         (key.size() > lower.size() && key.compare(key.size() - lower.size() - 1, std::string::npos, "_" + lower) == 0))
       return true;

@@ -37,6 +37,8 @@ std::optional<Score> eval_score(const Run& run, const std::string& metric) {
 }  // namespace
 
 bool higher_is_better(std::string_view metric) {
+  // Precision and recall (of samples against real images) only as whole names: "recall_error_rate" is not one.
+  if (metric == "precision" || metric == "recall") return true;
   std::string word;
   for (std::size_t i = 0; i <= metric.size(); ++i) {
     unsigned char c = i < metric.size() ? static_cast<unsigned char>(metric[i]) : ' ';

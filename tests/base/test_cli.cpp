@@ -154,4 +154,5 @@ TEST_CASE("positional arguments are taken in order, each required, none extra") 
   CHECK(usage_error([] { parse({"score", "x.npz"}); }).find("'score' needs B") != std::string::npos);
   CHECK(usage_error([] { parse({"score", "a", "b", "c"}); }).find("unexpected argument 'c'") != std::string::npos);
   CHECK(usage_error([] { parse({"score"}); }).find("prog score [-c FILE.toml ...] A B") != std::string::npos);
+  CHECK(parse({"score", "--print-config=markdown"}).print_config == "markdown");  // reads no inputs
 }

@@ -141,6 +141,8 @@ TEST_CASE("rf_dit measures FID while training and over eval's sweep, beside KID,
   REQUIRE(eval.exit_code == 0);
   const auto results = nlohmann::json::parse(read_text(run / "eval.json"));
   REQUIRE(results["sweep"].size() == 2);
+  CHECK(results["fid_input"] == "tf");
+  CHECK(results["fid_reference"] == "40 train images");
   for (const auto& row : results["sweep"]) {
     CHECK(std::isfinite(row["fid"].get<double>()));
     CHECK(row["fid_floor"].get<double>() == evals[2]["fid_floor"].get<double>());

@@ -107,3 +107,10 @@ TEST_CASE("fid's mistakes are one line with exit 2, and a missing weights file s
   CHECK(bad_input.exit_code == 2);
   CHECK(bad_input.output.find("fid.input") != std::string::npos);
 }
+
+TEST_CASE("the README's fid key table is the one the binary prints") {
+  auto markdown = run_command(binary("fid") + " score --print-config=markdown 2>/dev/null");
+  REQUIRE(markdown.exit_code == 0);
+  CHECK_MESSAGE(read_text(source_dir() / "README.md").find(markdown.output) != std::string::npos,
+                "README.md is out of date: paste `build/bin/fid score --print-config=markdown` into it");
+}

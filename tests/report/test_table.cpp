@@ -41,9 +41,10 @@ TEST_CASE("numbers read short") {
 
 TEST_CASE("which metrics are better higher") {
   for (const char* name : {"acc", "accuracy", "top1_acc", "acc5", "AP", "AP50", "mAP", "map_50", "eval/ap_small",
-                           "AR100", "ar", "loglik_nats", "test_loglik"})
+                           "AR100", "ar", "loglik_nats", "test_loglik", "precision", "recall"})
     CHECK_MESSAGE(higher_is_better(name), name);
-  for (const char* name : {"loss", "bpd", "nats", "fd", "grad_norm", "lr", "apple", "cardinality", "recall_error_rate"})
+  for (const char* name : {"loss", "bpd", "nats", "fd", "fid", "kid", "grad_norm", "lr", "apple", "cardinality",
+                           "recall_error_rate"})
     CHECK_FALSE_MESSAGE(higher_is_better(name), name);
 }
 
