@@ -46,8 +46,9 @@ void describe(Schema& s, RunSettings& run) {
 
 void describe(Schema& s, DeviceSettings& device) {
   s.add("device.device", device.device, "\"auto\" (cuda if present), \"cpu\", \"cuda\" or \"cuda:N\"");
-  s.add_choice("device.precision", device.precision, {"fp32", "bf16"},
-               "bf16 autocasts matmuls on CUDA; parameters and losses stay fp32");
+  s.add_choice("device.precision", device.precision, {"fp32", "bf16", "fp16"},
+               "bf16/fp16 autocast matmuls on CUDA; parameters and losses stay fp32; fp16 scales the loss "
+               "(optim.loss_scale*)");
   s.add("device.threads", device.threads, 0, 1024, "CPU threads for torch; 0 keeps torch's choice");
 }
 
@@ -77,6 +78,15 @@ void describe(Schema& s, OptimSettings& optim) {
   s.add("optim.min_lr_ratio", optim.min_lr_ratio, 0.0, 1.0, "cosine ends at lr * min_lr_ratio");
   s.add("optim.clip_grad_norm", optim.clip_grad_norm, 0.0, 1e12, "clip the global gradient norm; 0: off");
   s.add("optim.ema_decay", optim.ema_decay, 0.0, 0.999999, "EMA of weights (with warmup); 0: off");
+  s.add("optim.loss_scale", optim.loss_scale, 1.0, 3.0e38, "fp16: the loss scale to start from");
+  s.add("optim.loss_scale_growth", optim.loss_scale_growth, 1.0, 1e6,
+        "fp16: scale factor after loss_scale_growth_interval clean steps");
+  s.add("optim.loss_scale_backoff", optim.loss_scale_backoff, 1e-6, 1.0,
+        "fp16: scale factor after a step with non-finite gradients (the step is skipped)");
+  s.add("optim.loss_scale_growth_interval", optim.loss_scale_growth_interval, 1, kMaxInt,
+        "fp16: clean steps in a row before the scale grows");
+  s.add("optim.loss_scale_max_skips", optim.loss_scale_max_skips, 1, kMaxInt,
+        "fp16: skipped steps in a row after which the run stops (exit 4)");
 }
 
 }  // namespace genbox

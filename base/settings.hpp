@@ -43,6 +43,12 @@ struct OptimSettings {
   double min_lr_ratio = 0.0;
   double clip_grad_norm = 0.0;
   double ema_decay = 0.0;
+  // Dynamic loss scaling under device.precision = fp16 (common/loss_scaler.hpp); PyTorch's defaults.
+  double loss_scale = 65536.0;
+  double loss_scale_growth = 2.0;
+  double loss_scale_backoff = 0.5;
+  int64_t loss_scale_growth_interval = 2000;
+  int64_t loss_scale_max_skips = 25;  // non-finite steps in a row before the run stops (exit 4)
 };
 
 void describe(Schema& schema, RunSettings& run);

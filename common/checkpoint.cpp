@@ -145,6 +145,7 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
   archive.write("step", torch::tensor(state.step, torch::kInt64));
   archive.write("sampler_position", torch::tensor(state.sampler_position, torch::kInt64));
   write_scalar(archive, "best_metric", state.best_metric);
+  for (const auto& [key, value] : state.loss_scaler) archive.write("loss_scaler/" + key, value);
   auto gens = generators();
   for (size_t i = 0; i < gens.size(); ++i) archive.write(fmt::format("rng/{}", i), gens[i].get_state());
 
@@ -181,6 +182,9 @@ TrainingState restore(torch::serialize::InputArchive& archive, const std::filesy
   archive.read("sampler_position", value);
   state.sampler_position = value.item<int64_t>();
   state.best_metric = read_scalar(archive, "best_metric");
+  for (const char* key : {"scale", "growth_tracker", "skipped", "skipped_in_a_row"})
+    if (torch::Tensor scaler_value; archive.try_read(std::string("loss_scaler/") + key, scaler_value))
+      state.loss_scaler[key] = scaler_value;
   if (restore_rng) {
     auto gens = generators();
     for (size_t i = 0; i < gens.size(); ++i) {

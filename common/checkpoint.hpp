@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "common/optim.hpp"
 
@@ -17,6 +18,7 @@ struct TrainingState {
   int64_t step = 0;
   int64_t sampler_position = 0;
   double best_metric = std::numeric_limits<double>::quiet_NaN();  // NaN: no evaluation yet
+  std::map<std::string, torch::Tensor> loss_scaler;               // fp16's LossScaler::state(); empty otherwise
 };
 
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, Ema* ema,

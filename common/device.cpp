@@ -48,15 +48,16 @@ c10::Device setup_device(const DeviceSettings& settings, int64_t seed) {
 }
 
 AutocastGuard::AutocastGuard(const std::string& precision, c10::Device device) {
-  if (precision != "bf16" || !device.is_cuda()) return;
+  if ((precision != "bf16" && precision != "fp16") || !device.is_cuda()) return;
+  const at::ScalarType dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
   at::autocast::set_autocast_enabled(at::kCUDA, true);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
 #else
   previous_ = at::autocast::is_enabled();
   at::autocast::set_enabled(true);
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_autocast_gpu_dtype(dtype);
 #endif
   at::autocast::increment_nesting();
   active_ = true;

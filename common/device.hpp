@@ -1,4 +1,4 @@
-// Where and how tensors compute: device choice, CPU threads, seeding and bf16 autocast.
+// Where and how tensors compute: device choice, CPU threads, seeding and bf16/fp16 autocast.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -17,7 +17,8 @@ c10::Device resolve_device(const std::string& spec);
 // Applies threads, seeds torch's generators and returns the device.
 c10::Device setup_device(const DeviceSettings& settings, int64_t seed);
 
-// While alive, matmuls autocast to bf16 on CUDA when precision is "bf16"; elsewhere a no-op.
+// While alive, matmuls autocast to bf16 or fp16 on CUDA when precision is "bf16" or "fp16";
+// elsewhere a no-op.
 class AutocastGuard {
  public:
   AutocastGuard(const std::string& precision, c10::Device device);

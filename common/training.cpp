@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 
@@ -111,7 +112,10 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
       progress_(0, spec.train.steps),
       fault_step_(nan_fault_step()),
       fault_rank_(fault_rank()),
-      weights_fault_step_(env_step("GENBOX_FAULT_NAN_WEIGHTS_AT_STEP")) {
+      weights_fault_step_(env_step("GENBOX_FAULT_NAN_WEIGHTS_AT_STEP")),
+      inf_grads_fault_step_(env_step("GENBOX_FAULT_INF_GRADS_AT_STEP")) {
+  if (const char* value = std::getenv("GENBOX_FAULT_INF_GRADS_AT_STEP"))
+    inf_grads_fault_tries_ = std::strchr(value, ':') ? std::atoll(std::strchr(value, ':') + 1) : 1;
   const CommandLine& cli = *spec.cli;
   resumed_ = !cli.resume_dir.empty();
   nlohmann::json changed = nlohmann::json::object();
@@ -153,6 +157,13 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
     world.broadcast(averages);
   }
   averager_ = std::make_unique<GradientAverager>(world, parameters_, spec.distributed.bucket_mb << 20);
+  if (spec.precision == "fp16") {
+    const OptimSettings& o = spec.optim;
+    scaler_ = std::make_unique<LossScaler>(
+        LossScalingOptions{o.loss_scale, o.loss_scale_growth, o.loss_scale_backoff, o.loss_scale_growth_interval},
+        spec.device);
+    if (!state_.loss_scaler.empty()) scaler_->load_state(state_.loss_scaler);
+  }
   checkpoints_ = std::make_unique<CheckpointKeeper>(run_ ? run_->checkpoints_dir() : std::filesystem::path(),
                                                     spec.train.keep_checkpoints);
   progress_ = Progress(state_.step, spec.train.steps);
@@ -194,7 +205,7 @@ TrainingRun::~TrainingRun() {
 }
 
 bool TrainingRun::due(int64_t every) const {
-  return state_.step == spec_.train.steps || (every > 0 && state_.step % every == 0);
+  return stepped_ && (state_.step == spec_.train.steps || (every > 0 && state_.step % every == 0));
 }
 
 std::filesystem::path TrainingRun::samples_dir() const { return run_ ? run_->samples_dir() : std::filesystem::path(); }
@@ -243,8 +254,36 @@ int TrainingRun::stop_non_finite(double loss, const std::string& detail) {
   return kExitNonFinite;
 }
 
+void TrainingRun::backward(const torch::Tensor& loss) { (scaler_ ? scaler_->scale(loss) : loss).backward(); }
+
 double TrainingRun::finish_step() {
   averager_->finish();
+  if (scaler_) {
+    if (state_.step + 1 == inf_grads_fault_step_ && inf_grads_fault_tries_ > 0) {
+      // Test hook: an overflowing gradient, as an fp16 backward with too large a scale makes.
+      --inf_grads_fault_tries_;
+      torch::NoGradGuard no_grad;
+      parameters_.front().mutable_grad().view(-1)[0] = std::numeric_limits<float>::infinity();
+    }
+    // Every rank holds the same averaged gradients, so every rank skips alike.
+    stepped_ = scaler_->unscale(parameters_);
+    scaler_->update();
+    if (!stepped_) {
+      grad_norm_ = std::numeric_limits<double>::quiet_NaN();
+      if (scaler_->skipped_in_a_row() >= spec_.optim.loss_scale_max_skips) {
+        const std::string message =
+            fmt::format("fp16: {} steps in a row had non-finite gradients (loss scale now {:g}); stopping at step {}",
+                        scaler_->skipped_in_a_row(), scaler_->current_scale(), state_.step);
+        if (run_) {
+          run_->meta()["failure"] = message;
+          write_status("failed");
+          log(message);
+        }
+        throw NonFiniteError(message);
+      }
+      return grad_norm_;
+    }
+  }
   grad_norm_ = clip_grad_norm(parameters_, spec_.optim.clip_grad_norm);
   optimizer_.step();
   if (state_.step + 1 == weights_fault_step_) {
@@ -261,7 +300,10 @@ double TrainingRun::finish_step() {
 }
 
 void TrainingRun::show_progress(const std::string& summary) {
-  if (run_) progress_.update(state_.step, summary);
+  if (run_)
+    progress_.update(state_.step, scaler_ ? fmt::format("{} | scale {:g}, {} skipped", summary,
+                                                        scaler_->current_scale(), scaler_->skipped())
+                                          : summary);
 }
 
 void TrainingRun::log_train(nlohmann::json values, const std::string& summary) {
@@ -275,6 +317,10 @@ void TrainingRun::log_train(nlohmann::json values, const std::string& summary) {
     if (value.is_number()) value = numbers[i++] / double(world_.size());
   values["lr"] = lr_;
   values["grad_norm"] = grad_norm_;
+  if (scaler_) {
+    values["loss_scale"] = scaler_->current_scale();
+    values["skipped_steps"] = scaler_->skipped();
+  }
   if (!run_) return;
   try {
     run_->append_metrics(state_.step, "train", values);
@@ -321,6 +367,7 @@ void TrainingRun::save_checkpoint() {
   }
   if (!run_) return;
   try {
+    if (scaler_) state_.loss_scaler = scaler_->state();
     checkpoints_->save(model_, ema_, &optimizer_, state_);
     run_->write_meta();
   } catch (const DataError& e) {

@@ -10,7 +10,7 @@
 //     t.begin_step();
 //     double loss = t.read_loss(forward(...));
 //     if (!std::isfinite(loss)) return t.stop_non_finite(loss);
-//     loss_tensor.backward();
+//     t.backward(loss_tensor);            // under fp16: the loss times the loss scale
 //     t.finish_step();
 //     t.show_progress(summary);
 //     if (t.due(log_every)) t.log_train(values, summary);
@@ -42,6 +42,7 @@
 #include "common/checkpoint.hpp"
 #include "common/data/batches.hpp"
 #include "common/distributed.hpp"
+#include "common/loss_scaler.hpp"
 #include "common/optim.hpp"
 
 namespace genbox {
@@ -59,6 +60,7 @@ struct RunSpec {
   OptimSettings optim;
   DistributedSettings distributed;
   c10::Device device = c10::Device(c10::kCPU);
+  std::string precision = "fp32";                  // device.precision: fp16 scales the loss (common/loss_scaler.hpp)
   nlohmann::json meta = nlohmann::json::object();  // experiment facts for meta.json
 };
 
@@ -66,7 +68,8 @@ struct RunSpec {
 template <typename Config>
 RunSpec run_spec(std::string experiment, const Schema& schema, const CommandLine& cli, const Config& c,
                  c10::Device device, nlohmann::json meta) {
-  return RunSpec{std::move(experiment), &schema, &cli, c.run, c.train, c.optim, c.distributed, device, std::move(meta)};
+  return RunSpec{std::move(experiment), &schema,        &cli, c.run, c.train, c.optim, c.distributed, device,
+                 c.device.precision,    std::move(meta)};
 }
 
 class TrainingRun {
@@ -102,8 +105,13 @@ class TrainingRun {
   double read_loss(const torch::Tensor& loss);
   // Marks the run failed, names the last good checkpoint; returns exit code 4.
   int stop_non_finite(double loss, const std::string& detail = "");
+  // Backpropagates the loss: as it is, or under fp16 multiplied by the loss scale.
+  void backward(const torch::Tensor& loss);
   // Averages gradients over ranks, clips, steps the optimizer and the EMA, counts the step;
-  // returns the gradient norm before clipping.
+  // returns the gradient norm before clipping. Under fp16 the gradients are unscaled first (once,
+  // after the average); when some are not finite the step is skipped: optimizer, EMA, schedule
+  // and counters untouched, due() false until a step is taken, the scale backed off, NaN
+  // returned; after optim.loss_scale_max_skips skips in a row it throws NonFiniteError (exit 4).
   double finish_step();
 
   // Shows `summary` on the live progress line (a terminal only).
@@ -136,6 +144,8 @@ class TrainingRun {
   std::optional<Run> run_;
   std::unique_ptr<CheckpointKeeper> checkpoints_;
   std::unique_ptr<GradientAverager> averager_;
+  std::unique_ptr<LossScaler> scaler_;  // fp16 only
+  bool stepped_ = true;                 // the last finish_step took its step
   std::vector<torch::Tensor> parameters_;
   TrainingState state_;
   Progress progress_;
@@ -144,6 +154,8 @@ class TrainingRun {
   int64_t fault_step_ = -1;
   int fault_rank_ = -1;
   int64_t weights_fault_step_ = -1;
+  // Test hook GENBOX_FAULT_INF_GRADS_AT_STEP=k[:n]: fp16 gradients made infinite at step k, n tries.
+  int64_t inf_grads_fault_step_ = -1, inf_grads_fault_tries_ = 0;
   int agreed_signal_ = 0;
   int64_t saved_at_ = -1;
   double lr_ = 0, grad_norm_ = 0;

@@ -191,7 +191,7 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
     }
     double loss_value = t.read_loss(failure.empty() ? losses.total : torch::full({}, NAN));
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value, failure);
-    losses.total.backward();
+    t.backward(losses.total);
     t.finish_step();
 
     std::string summary = fmt::format("loss {:.4f}", loss_value);
@@ -345,11 +345,10 @@ int bench(DetrConfig& c, const CommandLine& cli) {
     for (int64_t b = 0; b < problem.logits.size(0); ++b)
       matcher.padded_cost(problem.logits.narrow(0, b, 1), problem.boxes.narrow(0, b, 1), {problem.targets[b]});
   };
-  const nlohmann::json cost_pass = {
-      {"ops_batched", dispatched_ops(costs_batched)},
-      {"ops_per_image", dispatched_ops(costs_per_image)},
-      {"ms_batched", timed_seconds(costs_batched, 20, torch::kCPU) / 20 * 1000},
-      {"ms_per_image", timed_seconds(costs_per_image, 20, torch::kCPU) / 20 * 1000}};
+  const nlohmann::json cost_pass = {{"ops_batched", dispatched_ops(costs_batched)},
+                                    {"ops_per_image", dispatched_ops(costs_per_image)},
+                                    {"ms_batched", timed_seconds(costs_batched, 20, torch::kCPU) / 20 * 1000},
+                                    {"ms_per_image", timed_seconds(costs_per_image, 20, torch::kCPU) / 20 * 1000}};
   torch::set_num_threads(threads);
 
   nlohmann::json result = {{"experiment", "detr"},

@@ -165,7 +165,7 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
     torch::Tensor loss = -model->log_prob(x).mean();
     double loss_value = t.read_loss(loss);
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
-    loss.backward();
+    t.backward(loss);
     t.finish_step();
 
     nlohmann::json metrics = {{"loss", loss_value}};

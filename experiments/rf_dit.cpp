@@ -169,7 +169,7 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
                                              world.shard(d.labels), c.device.precision);
     double loss_value = t.read_loss(loss);
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
-    loss.backward();
+    t.backward(loss);
     t.finish_step();
 
     std::string summary = fmt::format("loss {:.4f}", loss_value);
