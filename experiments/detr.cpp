@@ -29,6 +29,7 @@
 #include "detection/predictions.hpp"
 #include "detection/scenes.hpp"
 #include "experiments/detr_config.hpp"
+#include "nn/attention.hpp"
 
 using namespace genbox;
 using namespace genbox::detection;
@@ -312,6 +313,12 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   };
   double train_seconds = timed_seconds(train_step, steps, device);
   const int64_t train_step_ops = dispatched_ops(train_step);
+  nlohmann::json attention_backends;  // the kernel each attention call site gets, from one more step
+  {
+    nn::AttentionBackendLog log;
+    train_step();
+    attention_backends = log.entries();
+  }
 
   int64_t inference_batch = std::min(c.eval.batch_size, data.test.size());
   DetectionBatch test_batch = collate_range(data.test, 0, inference_batch, c.model.output_stride).to(device);
@@ -363,7 +370,8 @@ int bench(DetrConfig& c, const CommandLine& cli) {
                            {"matcher_ms_64x100_cpu_1_thread", match_cpu_ms},
                            {"matcher_targets", problem.target_count},
                            {"matcher_cost_pass_cpu_1_thread", cost_pass},
-                           {"train_step_ops", train_step_ops}};
+                           {"train_step_ops", train_step_ops},
+                           {"attention_backends", attention_backends}};
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});

@@ -35,6 +35,7 @@
 #include "experiments/rf_dit_config.hpp"
 #include "metrics/fid_reference.hpp"
 #include "metrics/frechet.hpp"
+#include "nn/attention.hpp"
 
 using namespace genbox;
 using namespace genbox::diffusion;
@@ -381,6 +382,12 @@ int bench(RfConfig& c, const CommandLine& cli) {
   const StepAgainstMatmuls timing = time_step_against_matmuls(
       train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}}, dtype, device,
       [&] { world.barrier(); });
+  nlohmann::json attention_backends;  // the kernel each attention call site gets, from one more step
+  {
+    nn::AttentionBackendLog log;
+    train_step();
+    attention_backends = log.entries();
+  }
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);
@@ -399,7 +406,8 @@ int bench(RfConfig& c, const CommandLine& cli) {
                            {"best_block_matmul_gflops", timing.best_step_gflops},
                            {"plain_matmul_gflops", timing.plain_gflops},
                            {"efficiency", timing.efficiency},
-                           {"efficiency_blocks", timing.blocks}};
+                           {"efficiency_blocks", timing.blocks},
+                           {"attention_backends", attention_backends}};
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), timing.step_seconds}},
                {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});

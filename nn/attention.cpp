@@ -1,7 +1,14 @@
 #include "nn/attention.hpp"
 
+#include <ATen/SDPBackend.h>
+#include <ATen/ops/_fused_sdp_choice.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <atomic>
 #include <cmath>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
 namespace genbox::nn {
@@ -12,12 +19,66 @@ namespace {
 torch::Tensor allowed_keys(const torch::Tensor& key_padding_mask) {
   return key_padding_mask.logical_not().unsqueeze(1).unsqueeze(1);
 }
+
+std::optional<at::Tensor> sdpa_mask(const torch::Tensor& key_padding_mask) {
+  if (!key_padding_mask.defined()) return std::nullopt;
+  return allowed_keys(key_padding_mask);
+}
+
+// The live AttentionBackendLog's entries; null when none is alive.
+std::mutex backend_log_mutex;
+std::map<std::string, std::string>* backend_log = nullptr;
+std::atomic<bool> backend_logging{false};  // read without the lock on every call
 }  // namespace
+
+std::string attention_backend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& key_padding_mask) {
+  switch (static_cast<at::SDPBackend>(at::_fused_sdp_choice(q, k, v, sdpa_mask(key_padding_mask)))) {
+    case at::SDPBackend::flash_attention:
+      return "flash_attention";
+    case at::SDPBackend::efficient_attention:
+      return "efficient_attention";
+    case at::SDPBackend::cudnn_attention:
+      return "cudnn_attention";
+    case at::SDPBackend::math:
+      return "math";
+    case at::SDPBackend::overrideable:
+      return "overrideable";
+    default:
+      return "error";
+  }
+}
+
+AttentionBackendLog::AttentionBackendLog() {
+  std::lock_guard<std::mutex> lock(backend_log_mutex);
+  if (backend_log) throw std::logic_error("AttentionBackendLog: one is alive already");
+  backend_log = new std::map<std::string, std::string>();
+  backend_logging = true;
+}
+
+AttentionBackendLog::~AttentionBackendLog() {
+  std::lock_guard<std::mutex> lock(backend_log_mutex);
+  backend_logging = false;
+  delete backend_log;
+  backend_log = nullptr;
+}
+
+std::map<std::string, std::string> AttentionBackendLog::entries() const {
+  std::lock_guard<std::mutex> lock(backend_log_mutex);
+  return *backend_log;
+}
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_padding_mask) {
-  std::optional<at::Tensor> mask;
-  if (key_padding_mask.defined()) mask = allowed_keys(key_padding_mask);
+  const std::optional<at::Tensor> mask = sdpa_mask(key_padding_mask);
+  if (backend_logging) {
+    std::lock_guard<std::mutex> lock(backend_log_mutex);
+    if (backend_log) {
+      const std::string key = fmt::format("{} x {} {} {}{}", c10::str(q.sizes()), c10::str(k.sizes()),
+                                          c10::toString(q.scalar_type()), q.device().str(), mask ? " masked" : "");
+      (*backend_log)[key] = attention_backend(q, k, v, key_padding_mask);
+    }
+  }
   return at::scaled_dot_product_attention(q, k, v, mask);
 }
 

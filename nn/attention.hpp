@@ -7,6 +7,9 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <map>
+#include <string>
+
 #include "nn/rms_norm.hpp"
 
 namespace genbox::nn {
@@ -15,6 +18,23 @@ namespace genbox::nn {
 // given, is [B, T_k] bool with true where a key is padding and must get no attention.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_padding_mask = {});
+
+// The kernel at::scaled_dot_product_attention picks for these inputs (at::_fused_sdp_choice):
+// "flash_attention", "efficient_attention", "cudnn_attention", "math" or "overrideable".
+std::string attention_backend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& key_padding_mask = {});
+
+// While one is alive, every attention() call records the kernel it gets, keyed by its shapes,
+// dtype, device and mask ("[4, 2, 64, 32] x [4, 2, 64, 32] Float cpu masked"): what benches print
+// and tests assert, so that no call falls to the math path unnoticed. One at a time.
+class AttentionBackendLog {
+ public:
+  AttentionBackendLog();
+  ~AttentionBackendLog();
+  AttentionBackendLog(const AttentionBackendLog&) = delete;
+  AttentionBackendLog& operator=(const AttentionBackendLog&) = delete;
+  std::map<std::string, std::string> entries() const;
+};
 
 // softmax(q k^T / sqrt(head_dim)) v with padded keys at -inf, written out step by step.
 torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -103,3 +103,50 @@ TEST_CASE("self-attention with QK-norm ignores the scale of the query and key pr
     CHECK(torch::allclose(m(x), before, 1e-5, 1e-5) == qk_norm);
   }
 }
+
+TEST_CASE("the DiT's and DETR's attention shapes get the flash kernel on the CPU, in fp32 and bf16") {
+  struct Site {
+    const char* name;
+    std::vector<int64_t> q, k;
+    bool masked;
+  };
+  const std::vector<Site> sites = {
+      {"DiT tiny, 28x28 patch 4", {64, 2, 49, 32}, {64, 2, 49, 32}, false},
+      {"DiT-S/2 at 32x32", {32, 6, 256, 64}, {32, 6, 256, 64}, false},
+      {"DETR encoder, padded images", {4, 2, 64, 8}, {4, 2, 64, 8}, true},
+      {"DETR decoder self-attention", {4, 2, 6, 8}, {4, 2, 6, 8}, false},
+      {"DETR cross-attention, padded memory", {4, 8, 100, 32}, {4, 8, 64, 32}, true},
+  };
+  for (const auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    for (const Site& site : sites) {
+      CAPTURE(site.name);
+      CAPTURE(c10::toString(dtype));
+      const torch::Tensor q = torch::randn(site.q).to(dtype), k = torch::randn(site.k).to(dtype);
+      torch::Tensor padding;
+      if (site.masked) {
+        padding = torch::zeros({site.k[0], site.k[2]}, torch::kBool);
+        padding.narrow(1, site.k[2] - 5, 5).fill_(true);
+      }
+      CHECK(genbox::nn::attention_backend(q, k, k, padding) == "flash_attention");
+    }
+  }
+}
+
+TEST_CASE("the backend log records every attention call by shape while it is alive, one log at a time") {
+  genbox::nn::SelfAttention layer(16, 2, true);
+  const torch::Tensor x = torch::randn({3, 5, 16});
+  torch::Tensor padding = torch::zeros({3, 5}, torch::kBool);
+  padding[0][4] = true;
+  {
+    genbox::nn::AttentionBackendLog log;
+    CHECK_THROWS_AS(genbox::nn::AttentionBackendLog(), std::logic_error);
+    layer->forward(x);
+    layer->forward(x, padding);
+    const auto entries = log.entries();
+    REQUIRE(entries.size() == 2);
+    CHECK(entries.at("[3, 2, 5, 8] x [3, 2, 5, 8] Float cpu") == "flash_attention");
+    CHECK(entries.at("[3, 2, 5, 8] x [3, 2, 5, 8] Float cpu masked") == "flash_attention");
+  }
+  genbox::nn::AttentionBackendLog again;  // the first is gone
+  CHECK(again.entries().empty());
+}
