@@ -48,6 +48,9 @@ IMAGE_SETS = {"png50k": ("make", 50000, 32, "50,000 32x32 PNGs"),
               "jpeg2k": ("make-jpeg", 2000, 64, "2,000 512x384 JPEGs to 64x64")}
 
 
+CPUS = set()  # "model (ATen capability)" of every genbox bench line seen
+
+
 def run_measured(command):
     """Like run, but with the child's peak RSS, read from wait4's rusage."""
     start = time.perf_counter()
@@ -64,6 +67,8 @@ def run_measured(command):
     result = json.loads(lines[-1])
     result["peak_rss_mib"] = usage.ru_maxrss / 1024.0
     result["wall_s"] = time.perf_counter() - start
+    if "cpu_model" in result:
+        CPUS.add(f"{result['cpu_model']} ({result['cpu_capability']})")
     return result
 
 
@@ -136,6 +141,7 @@ def main():
                 print(json.dumps(row), flush=True)
 
     print()
+    print(f"CPU: {', '.join(sorted(CPUS)) or 'not reported'}")
     print(f"| experiment | threads | figure | genbox | PyTorch | genbox/PyTorch |")
     print(f"| --- | --- | --- | --- | --- | --- |")
     for row in rows:

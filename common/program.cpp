@@ -1,5 +1,9 @@
 #include "common/program.hpp"
 
+#include <ATen/Version.h>
+
+#include <fstream>
+
 #include <malloc.h>
 
 #include <ATen/record_function.h>
@@ -202,6 +206,21 @@ int64_t dispatched_ops(const std::function<void()>& work) {
   return calls.load();
 }
 
+namespace {
+
+// /proc/cpuinfo's first "model name", or "unknown".
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      const size_t start = line.find_first_not_of(' ', line.find(':') + 1);
+      return start == std::string::npos ? "unknown" : line.substr(start);
+    }
+  return "unknown";
+}
+
+}  // namespace
+
 void print_bench(World& world, nlohmann::json result,
                  const std::vector<std::pair<std::string, std::pair<double, double>>>& examples_per_s) {
   for (const auto& [key, figures] : examples_per_s) {
@@ -226,6 +245,9 @@ void print_bench(World& world, nlohmann::json result,
     result["world_size"] = world.size();
     result["backend"] = world.backend_name();
   }
+  // Figures differ between CPUs of one family by their vector width: every line says which ran it.
+  result["cpu_model"] = cpu_model_name();
+  result["cpu_capability"] = at::get_cpu_capability();
   if (world.is_main()) fmt::print("{}\n", result.dump());
 }
 

