@@ -313,12 +313,7 @@ int bench(DetrConfig& c, const CommandLine& cli) {
   };
   double train_seconds = timed_seconds(train_step, steps, device);
   const int64_t train_step_ops = dispatched_ops(train_step);
-  nlohmann::json attention_backends;  // the kernel each attention call site gets, from one more step
-  {
-    nn::AttentionBackendLog log;
-    train_step();
-    attention_backends = log.entries();
-  }
+  const nlohmann::json attention_backends = nn::attention_backends_of(train_step);  // from one more step
 
   int64_t inference_batch = std::min(c.eval.batch_size, data.test.size());
   DetectionBatch test_batch = collate_range(data.test, 0, inference_batch, c.model.output_stride).to(device);

@@ -382,12 +382,7 @@ int bench(RfConfig& c, const CommandLine& cli) {
   const StepAgainstMatmuls timing = time_step_against_matmuls(
       train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}}, dtype, device,
       [&] { world.barrier(); });
-  nlohmann::json attention_backends;  // the kernel each attention call site gets, from one more step
-  {
-    nn::AttentionBackendLog log;
-    train_step();
-    attention_backends = log.entries();
-  }
+  const nlohmann::json attention_backends = nn::attention_backends_of(train_step);  // from one more step
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
   const int64_t sample_repeats = std::max<int64_t>(steps / 10, 2);

@@ -68,6 +68,12 @@ std::map<std::string, std::string> AttentionBackendLog::entries() const {
   return *backend_log;
 }
 
+std::map<std::string, std::string> attention_backends_of(const std::function<void()>& work) {
+  AttentionBackendLog log;
+  work();
+  return log.entries();
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_padding_mask) {
   const std::optional<at::Tensor> mask = sdpa_mask(key_padding_mask);

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -35,6 +36,9 @@ class AttentionBackendLog {
   AttentionBackendLog& operator=(const AttentionBackendLog&) = delete;
   std::map<std::string, std::string> entries() const;
 };
+
+// What `work` logs: the kernel each of its attention calls gets, by call shape.
+std::map<std::string, std::string> attention_backends_of(const std::function<void()>& work);
 
 // softmax(q k^T / sqrt(head_dim)) v with padded keys at -inf, written out step by step.
 torch::Tensor reference_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
