@@ -47,14 +47,18 @@ void describe(Schema& s, RunSettings& run) {
 void describe(Schema& s, DeviceSettings& device) {
   s.add("device.device", device.device, "\"auto\" (cuda if present), \"cpu\", \"cuda\" or \"cuda:N\"");
   s.add_choice("device.precision", device.precision, {"fp32", "bf16", "fp16"},
-               "bf16/fp16 autocast matmuls on CUDA; parameters and losses stay fp32; fp16 scales the loss "
+               "bf16/fp16 autocast matmuls, convolutions and attention on the CPU and CUDA; parameters, "
+               "log-determinants, priors, timestep embeddings, matching and losses stay fp32; fp16 scales the loss "
                "(optim.loss_scale*)");
   s.add("device.threads", device.threads, 0, 1024, "CPU threads for torch; 0 keeps torch's choice");
 }
 
 void describe(Schema& s, TrainSettings& train) {
   s.add("train.steps", train.steps, 1, kMaxInt, "optimizer steps in the run");
-  s.add("train.batch_size", train.batch_size, 1, kMaxInt, "examples per step");
+  s.add("train.batch_size", train.batch_size, 1, kMaxInt, "examples per step (the global batch, over all processes)");
+  s.add("train.accumulate_steps", train.accumulate_steps, 1, 4096,
+        "micro-batches per step: each process's batch is split into this many, their gradients summed before "
+        "one step");
   s.add("train.log_every", train.log_every, 1, kMaxInt, "steps between train metric lines");
   s.add("train.eval_every", train.eval_every, 0, kMaxInt, "steps between evaluations; 0: only at the end");
   s.add("train.sample_every", train.sample_every, 0, kMaxInt, "steps between sample grids; 0: only at the end");

@@ -24,6 +24,7 @@ struct DeviceSettings {
 struct TrainSettings {
   int64_t steps = 1000;
   int64_t batch_size = 128;
+  int64_t accumulate_steps = 1;  // micro-batches per step (common/training.hpp)
   int64_t log_every = 50;
   int64_t eval_every = 500;
   int64_t sample_every = 500;

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   model->forward(torch::randn({8, 2500})).square().mean().backward();
   optimizer->step();
   ema.update(*model);
-  const double save_s = seconds([&] { genbox::save_checkpoint(path, *model, &ema, optimizer.get(), {1, 8, 0.5}); });
+  const double save_s = seconds([&] { genbox::save_checkpoint(path, *model, &ema, optimizer.get(), {1, 8, 0.5, {}}); });
 
   const std::string bytes = genbox::read_file(path);
   double load = 1e9, read = 1e9, verify = 1e9;

@@ -6,6 +6,11 @@ moment of a noisy machine lands on both sides alike. Each figure is the median o
 each ratio the median of the rounds' genbox/reference ratios. Peak memory is the process's
 maximum resident set size (getrusage of the child), which includes loading the data.
 
+--precisions runs nice, rf_dit and detr in each device.precision given (fp32, bf16, fp16) on both
+sides: genbox's device.precision against the reference under torch.autocast("cpu", dtype). bf16
+is fast only on CPUs with native bf16 instructions (lscpu: avx512_bf16 or amx_bf16); elsewhere
+ATen converts and computes in fp32 and bf16 is slower than fp32 on both sides. The bench says so.
+
 The "images" rows time preparing a folder of images (build/bin/bench_images: list, decode, fit,
 write the prepared-set cache; then a second start from the cache; then the decoder alone on bytes
 in memory) against one epoch of torchvision's ImageFolder + DataLoader (2 workers) over the same
@@ -92,6 +97,7 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the Python whose torch runs the reference")
     parser.add_argument("--experiments", default="nice,rf_dit,detr")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, comma-separated")
+    parser.add_argument("--precisions", default="fp32", help="device.precision values, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="timed steps per run; 0: each experiment's own")
     parser.add_argument("--fid-images", type=int, default=5000, help="images per folder of the fid rows")
@@ -114,17 +120,19 @@ def main():
         if experiment.endswith("_rgb32"):
             program = experiment[:-len("_rgb32")]
             overrides = RGB32 + ["data.root=" + synthetic_cifar10(args)]
-        for threads in (int(t) for t in args.threads.split(",")):
+        for precision, threads in ((p, int(t)) for p in args.precisions.split(",") for t in args.threads.split(",")):
+            keys = overrides + [f"device.precision={precision}"]
             ours = [os.path.join(args.bin, program), "bench", f"device.threads={threads}", "device.device=cpu",
-                    "--steps", str(steps)] + overrides
+                    "--steps", str(steps)] + keys
             theirs = [args.python, os.path.join(HERE, "run_reference.py"), program, "--threads", str(threads),
-                      "--steps", str(steps)] + overrides
+                      "--steps", str(steps)] + keys
             rounds = interleaved(ours, theirs, args.rounds)
             metrics = METRICS[experiment] + [("peak_rss_mib", "peak memory MiB", False)]
             for key, label, higher_better in metrics:
                 g_values = [g[key] for g, _ in rounds]
                 p_values = [p[key] for _, p in rounds]
-                row = {"experiment": experiment, "threads": threads, "metric": key, "label": label,
+                row = {"experiment": experiment, "precision": precision, "threads": threads, "metric": key,
+                       "label": label,
                        "higher_is_better": higher_better, "genbox": statistics.median(g_values),
                        "reference": statistics.median(p_values),
                        "ratio": statistics.median(a / b for a, b in zip(g_values, p_values)),
@@ -132,7 +140,8 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             if "efficiency" in rounds[0][0]:
-                row = {"experiment": experiment, "threads": threads, "metric": "matmul_efficiency",
+                row = {"experiment": experiment, "precision": precision, "threads": threads,
+                       "metric": "matmul_efficiency",
                        "label": "train step / plain matmul GFLOP/s", "higher_is_better": True,
                        "genbox": statistics.median(g["efficiency"] for g, _ in rounds), "reference": None,
                        "ratio": None, "plain_matmul_gflops": statistics.median(
@@ -142,12 +151,27 @@ def main():
 
     print()
     print(f"CPU: {', '.join(sorted(CPUS)) or 'not reported'}")
-    print(f"| experiment | threads | figure | genbox | PyTorch | genbox/PyTorch |")
-    print(f"| --- | --- | --- | --- | --- | --- |")
+    if "bf16" in args.precisions.split(",") and not native_bf16():
+        print("bf16: this CPU has no native bf16 instructions (lscpu lists neither avx512_bf16 nor amx_bf16), so bf16 "
+              "runs convert to fp32 and back on both sides and is slower than fp32; the bf16-over-fp32 figures need "
+              "such a CPU (AMD Zen 4 or later, Intel Cooper Lake, Sapphire Rapids or later)")
+    print(f"| experiment | precision | threads | figure | genbox | PyTorch | genbox/PyTorch |")
+    print(f"| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         ref = "" if row["reference"] is None else number(row["reference"])
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}x"
-        print(f"| {row['experiment']} | {row['threads']} | {row['label']} | {number(row['genbox'])} | {ref} | {ratio} |")
+        print(f"| {row['experiment']} | {row.get('precision', 'fp32')} | {row['threads']} | {row['label']} | "
+              f"{number(row['genbox'])} | {ref} | {ratio} |")
+
+
+def native_bf16():
+    """Whether the CPU computes bf16 natively (the flags lscpu shows, from /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def synthetic_cifar10(args):

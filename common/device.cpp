@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cstdlib>
+
 #include "base/config.hpp"
 #include "common/distributed.hpp"
 
@@ -47,18 +49,60 @@ c10::Device setup_device(const DeviceSettings& settings, int64_t seed) {
   return device;
 }
 
-AutocastGuard::AutocastGuard(const std::string& precision, c10::Device device) {
-  if ((precision != "bf16" && precision != "fp16") || !device.is_cuda()) return;
-  const at::ScalarType dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
+c10::ScalarType compute_dtype(const std::string& precision) {
+  return precision == "bf16" ? at::kBFloat16 : precision == "fp16" ? at::kHalf : at::kFloat;
+}
+
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
-  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+AutocastState autocast_state(c10::DeviceType type) {
+  if (type != at::kCPU && type != at::kCUDA) return {};
+  return {at::autocast::is_autocast_enabled(type), at::autocast::get_autocast_dtype(type),
+          at::autocast::is_autocast_cache_enabled()};
+}
+
+void set_autocast_state(c10::DeviceType type, const AutocastState& state) {
+  if (type != at::kCPU && type != at::kCUDA) return;
+  at::autocast::set_autocast_enabled(type, state.enabled);
+  at::autocast::set_autocast_dtype(type, state.dtype);
+  at::autocast::set_autocast_cache_enabled(state.cache);
+}
 #else
-  previous_ = at::autocast::is_enabled();
-  at::autocast::set_enabled(true);
-  at::autocast::set_autocast_gpu_dtype(dtype);
+AutocastState autocast_state(c10::DeviceType type) {
+  if (type == at::kCPU)
+    return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype(),
+            at::autocast::is_autocast_cache_enabled()};
+  if (type == at::kCUDA)
+    return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype(),
+            at::autocast::is_autocast_cache_enabled()};
+  return {};
+}
+
+void set_autocast_state(c10::DeviceType type, const AutocastState& state) {
+  if (type == at::kCPU) {
+    at::autocast::set_cpu_enabled(state.enabled);
+    at::autocast::set_autocast_cpu_dtype(state.dtype);
+  } else if (type == at::kCUDA) {
+    at::autocast::set_enabled(state.enabled);
+    at::autocast::set_autocast_gpu_dtype(state.dtype);
+  } else {
+    return;
+  }
+  at::autocast::set_autocast_cache_enabled(state.cache);
+}
 #endif
+
+namespace {
+bool autocast_switched_off() {
+  const char* value = std::getenv("GENBOX_AUTOCAST");
+  return value != nullptr && std::string(value) == "off";
+}
+}  // namespace
+
+AutocastGuard::AutocastGuard(const std::string& precision, c10::Device device) : type_(device.type()) {
+  if (precision != "bf16" && precision != "fp16") return;
+  if ((!device.is_cpu() && !device.is_cuda()) || autocast_switched_off()) return;
+  previous_ = autocast_state(type_);
+  set_autocast_state(type_, {true, precision == "fp16" ? at::kHalf : at::kBFloat16, true});
   at::autocast::increment_nesting();
   active_ = true;
 }
@@ -66,12 +110,16 @@ AutocastGuard::AutocastGuard(const std::string& precision, c10::Device device) {
 AutocastGuard::~AutocastGuard() {
   if (!active_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, previous_);
-#else
-  at::autocast::set_enabled(previous_);
-#endif
+  set_autocast_state(type_, previous_);
 }
+
+Fp32Island::Fp32Island(c10::Device device) : type_(device.type()), previous_(autocast_state(type_)) {
+  AutocastState off = previous_;
+  off.enabled = false;
+  set_autocast_state(type_, off);
+}
+
+Fp32Island::~Fp32Island() { set_autocast_state(type_, previous_); }
 
 std::string torch_version() { return TORCH_VERSION; }
 

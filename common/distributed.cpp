@@ -312,6 +312,7 @@ struct GradientAverager::State {
   std::vector<torch::Tensor> buffers;
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
   size_t next_to_start = 0;
+  bool accumulate_only = false;
   std::mutex mutex;
 
   void start_ready_buckets() {
@@ -365,6 +366,7 @@ GradientAverager::GradientAverager(World& world, const std::vector<torch::Tensor
     uintptr_t key = accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [state, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
           std::lock_guard<std::mutex> lock(state->mutex);
+          if (state->accumulate_only) return outputs;
           size_t b = state->bucket_of[k];
           if (state->pending[b] > 0 && --state->pending[b] == 0) state->start_ready_buckets();
           return outputs;
@@ -377,6 +379,11 @@ GradientAverager::GradientAverager(World& world, const std::vector<torch::Tensor
 GradientAverager::~GradientAverager() {
   if (!state_) return;
   for (auto& [node, key] : state_->hooks) node->del_post_hook(key);
+}
+
+void GradientAverager::accumulate_only(bool on) {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->accumulate_only = on;
 }
 
 void GradientAverager::finish() {

@@ -135,6 +135,10 @@ class GradientAverager {
   GradientAverager(const GradientAverager&) = delete;
   GradientAverager& operator=(const GradientAverager&) = delete;
 
+  // While on, backward passes only accumulate gradients and start no all-reduce (DDP's no_sync):
+  // for gradient accumulation's micro-batches before the last. finish() reduces whatever has
+  // accumulated by then either way.
+  void accumulate_only(bool on);
   // After backward: every parameter's .grad holds the mean over ranks (a parameter without a
   // gradient on some rank counts as zero there).
   void finish();

@@ -32,6 +32,14 @@ StepAgainstMatmuls summarize_blocks(const std::vector<MatmulBlock>& blocks, doub
   return t;
 }
 
+nlohmann::json matmul_figures(const StepAgainstMatmuls& timing, double step_flops, int64_t steps) {
+  return {{"model_matmul_gflops", step_flops * double(steps) / timing.step_seconds / 1e9},
+          {"best_block_matmul_gflops", timing.best_step_gflops},
+          {"plain_matmul_gflops", timing.plain_gflops},
+          {"efficiency", timing.efficiency},
+          {"efficiency_blocks", timing.blocks}};
+}
+
 StepAgainstMatmuls time_step_against_matmuls(const std::function<void()>& step, int64_t steps, double step_flops,
                                              const std::vector<MatmulShape>& shapes, c10::ScalarType dtype,
                                              const c10::Device& device, const std::function<void()>& align) {

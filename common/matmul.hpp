@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace genbox {
@@ -43,6 +44,10 @@ struct StepAgainstMatmuls {
 StepAgainstMatmuls time_step_against_matmuls(const std::function<void()>& step, int64_t steps, double step_flops,
                                              const std::vector<MatmulShape>& shapes, c10::ScalarType dtype,
                                              const c10::Device& device, const std::function<void()>& align = {});
+
+// A bench line's figures of those timings: model_matmul_gflops (the step's matmul FLOPs over all
+// timed steps' time), best_block_matmul_gflops, plain_matmul_gflops, efficiency, efficiency_blocks.
+nlohmann::json matmul_figures(const StepAgainstMatmuls& timing, double step_flops, int64_t steps);
 
 // One timed block: its steps, their seconds, and the seconds of the plain passes after them.
 struct MatmulBlock {

@@ -116,6 +116,11 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
       inf_grads_fault_step_(env_step("GENBOX_FAULT_INF_GRADS_AT_STEP")) {
   if (const char* value = std::getenv("GENBOX_FAULT_INF_GRADS_AT_STEP"))
     inf_grads_fault_tries_ = std::strchr(value, ':') ? std::atoll(std::strchr(value, ':') + 1) : 1;
+  const int64_t local_batch = world.local_batch(spec.train.batch_size, "train.batch_size");
+  if (local_batch % spec.train.accumulate_steps != 0)
+    throw ConfigError(fmt::format(
+        "train.accumulate_steps = {} must divide each process's batch of {} (train.batch_size = {} over {} processes)",
+        spec.train.accumulate_steps, local_batch, spec.train.batch_size, world.size()));
   const CommandLine& cli = *spec.cli;
   resumed_ = !cli.resume_dir.empty();
   nlohmann::json changed = nlohmann::json::object();
@@ -222,11 +227,19 @@ double TrainingRun::begin_step() {
   lr_ = learning_rate_at(spec_.optim, state_.step, spec_.train.steps);
   set_learning_rate(optimizer_, lr_);
   optimizer_.zero_grad();
+  loss_sum_ = torch::Tensor();
+  micro_batches_done_ = 0;
   return lr_;
 }
 
-double TrainingRun::read_loss(const torch::Tensor& loss) {
-  double value = loss.item<double>();
+torch::Tensor TrainingRun::micro_batch(const torch::Tensor& local, int64_t m) const {
+  const int64_t rows = local.size(0) / micro_batches();
+  return local.narrow(0, m * rows, rows);
+}
+
+double TrainingRun::read_loss(bool failed) {
+  double value = failed || !loss_sum_.defined() ? std::numeric_limits<double>::quiet_NaN()
+                                                : loss_sum_.item<double>() / double(micro_batches());
   if (state_.step + 1 == fault_step_ && (fault_rank_ < 0 || fault_rank_ == world_.rank()))
     value = std::numeric_limits<double>::quiet_NaN();
   const int signal = stop_signal();
@@ -254,7 +267,14 @@ int TrainingRun::stop_non_finite(double loss, const std::string& detail) {
   return kExitNonFinite;
 }
 
-void TrainingRun::backward(const torch::Tensor& loss) { (scaler_ ? scaler_->scale(loss) : loss).backward(); }
+void TrainingRun::backward(const torch::Tensor& loss) {
+  loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss.detach() : loss.detach();
+  // Only the last micro-batch's backward overlaps the all-reduce; the others just accumulate.
+  averager_->accumulate_only(++micro_batches_done_ < micro_batches());
+  // The micro-batches' gradients add up to the mean loss's: each backpropagates its share.
+  const torch::Tensor share = micro_batches() > 1 ? loss / double(micro_batches()) : loss;
+  (scaler_ ? scaler_->scale(share) : share).backward();
+}
 
 double TrainingRun::finish_step() {
   averager_->finish();

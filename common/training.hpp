@@ -8,9 +8,10 @@
 //   while (t.running()) {
 //     ...global batch from t.sampler, world.shard it...
 //     t.begin_step();
-//     double loss = t.read_loss(forward(...));
+//     for (int64_t m = 0; m < t.micro_batches(); ++m)
+//       t.backward(loss_of(t.micro_batch(local, m)));   // under fp16: times the loss scale
+//     double loss = t.read_loss();
 //     if (!std::isfinite(loss)) return t.stop_non_finite(loss);
-//     t.backward(loss_tensor);            // under fp16: the loss times the loss scale
 //     t.finish_step();
 //     t.show_progress(summary);
 //     if (t.due(log_every)) t.log_train(values, summary);
@@ -99,14 +100,24 @@ class TrainingRun {
 
   // Sets the scheduled learning rate and zeroes the gradients; returns the learning rate.
   double begin_step();
-  // The loss's value (one host sync): the mean over ranks, NaN when it is not finite on some
-  // rank. The test hook GENBOX_FAULT_NAN_AT_STEP makes it NaN at that step (on the rank in
-  // GENBOX_FAULT_RANK when set). Also agrees on the stop signals seen so far.
-  double read_loss(const torch::Tensor& loss);
+  // Gradient accumulation (train.accumulate_steps): a step's slice of the global batch is split
+  // into this many equal micro-batches, each backpropagated on its own (activations of one
+  // micro-batch alive at a time); their gradients add up before the one all-reduce, unscaling
+  // and optimizer step of finish_step. 1: the whole slice at once.
+  int64_t micro_batches() const { return spec_.train.accumulate_steps; }
+  // Micro-batch m of this rank's slice `local` (rows m * n / M up to (m + 1) * n / M).
+  torch::Tensor micro_batch(const torch::Tensor& local, int64_t m) const;
+  // Backpropagates one micro-batch's loss (its mean over its rows) divided by the number of
+  // micro-batches, so that the gradients are those of the step's mean loss; under fp16 times
+  // the loss scale. Keeps the loss's value for read_loss.
+  void backward(const torch::Tensor& loss);
+  // The step's loss (one host sync): the mean of its micro-batches' and over ranks, NaN when it
+  // is not finite on some rank or `failed` (this rank could not compute its loss). The test hook
+  // GENBOX_FAULT_NAN_AT_STEP makes it NaN at that step (on the rank in GENBOX_FAULT_RANK when
+  // set). Also agrees on the stop signals seen so far.
+  double read_loss(bool failed = false);
   // Marks the run failed, names the last good checkpoint; returns exit code 4.
   int stop_non_finite(double loss, const std::string& detail = "");
-  // Backpropagates the loss: as it is, or under fp16 multiplied by the loss scale.
-  void backward(const torch::Tensor& loss);
   // Averages gradients over ranks, clips, steps the optimizer and the EMA, counts the step;
   // returns the gradient norm before clipping. Under fp16 the gradients are unscaled first (once,
   // after the average); when some are not finite the step is skipped: optimizer, EMA, schedule
@@ -159,6 +170,8 @@ class TrainingRun {
   int agreed_signal_ = 0;
   int64_t saved_at_ = -1;
   double lr_ = 0, grad_norm_ = 0;
+  torch::Tensor loss_sum_;  // the step's micro-batch losses so far
+  int64_t micro_batches_done_ = 0;
 };
 
 // While alive, the model holds the EMA weights (when there are some); the trained weights come

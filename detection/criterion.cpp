@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "common/device.hpp"
 #include "detection/box_ops.hpp"
 
 namespace genbox::detection {
@@ -56,6 +57,8 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
   if (output.final_logits().size(2) != options_.num_classes + 1)
     throw std::invalid_argument(fmt::format("the set criterion expects {} class logits (with no-object), got {}",
                                             options_.num_classes + 1, output.final_logits().size(2)));
+  // Matching costs, GIoU and every loss in fp32, whatever autocast is on around the caller.
+  Fp32Island fp32(output.final_logits().device());
   int64_t target_boxes = 0;
   for (const Targets& t : targets) target_boxes += t.size();
   double boxes = share ? share(static_cast<double>(target_boxes)) : static_cast<double>(target_boxes);
@@ -78,10 +81,11 @@ SetLosses SetCriterion::operator()(const DetrOutput& output, const std::vector<T
   return losses;
 }
 
-LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch::Tensor& boxes,
+LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch::Tensor& predicted_boxes,
                                        const std::vector<Targets>& targets, const PaddedTargets& padded,
                                        double box_count, const Share& share) const {
-  std::vector<Match> matches = matcher_(logits, boxes, targets, options_.query_groups);
+  const torch::Tensor class_logits = logits.to(torch::kFloat), boxes = predicted_boxes.to(torch::kFloat);
+  std::vector<Match> matches = matcher_(class_logits, boxes, targets, options_.query_groups);
   const auto device = logits.device();
   // The matched pairs of every image as three index lists, built on the host and moved in one
   // copy; the targets then come out of the padded batch in one indexed op each.
@@ -96,7 +100,6 @@ LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch:
   torch::Tensor image_index = index[0], query_index = index[1];
   torch::Tensor matched_labels = padded.labels.index_select(0, index[2]);
   const int64_t classes = options_.num_classes;
-  torch::Tensor class_logits = logits.to(torch::kFloat);
 
   LayerLosses out;
   if (options_.focal) {
@@ -124,7 +127,7 @@ LayerLosses SetCriterion::layer_losses(const torch::Tensor& logits, const torch:
     }
   }
 
-  torch::Tensor predicted = boxes.to(torch::kFloat).index({image_index, query_index}).view({-1, 4});
+  torch::Tensor predicted = boxes.index({image_index, query_index}).view({-1, 4});
   torch::Tensor wanted = padded.boxes.index_select(0, index[2]);
   out.bbox = (predicted - wanted).abs().sum() / box_count;
   out.giou = (1 - generalized_box_iou_aligned(cxcywh_to_xyxy(predicted), cxcywh_to_xyxy(wanted))).sum() / box_count;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <stdexcept>
 
+#include "common/device.hpp"
 #include "nn/position.hpp"
 
 namespace genbox::diffusion {
@@ -26,8 +27,13 @@ ConditioningImpl::ConditioningImpl(int64_t width, int64_t num_classes, int64_t f
 }
 
 torch::Tensor ConditioningImpl::forward(const torch::Tensor& t, const torch::Tensor& labels) {
-  torch::Tensor time = t.to(class_embedding->weight.scalar_type()) * 1000.0;
-  return time_mlp->forward(nn::timestep_embedding(time, frequency_dim_)) + class_embedding(labels);
+  torch::Tensor frequencies;
+  {
+    // t * 1000 and its sines in bf16 would keep 8 bits: t = 0.5 and 0.501 would embed alike.
+    Fp32Island fp32(t.device());
+    frequencies = nn::timestep_embedding(t.to(class_embedding->weight.scalar_type()) * 1000.0, frequency_dim_);
+  }
+  return time_mlp->forward(frequencies) + class_embedding(labels);
 }
 
 }  // namespace genbox::diffusion

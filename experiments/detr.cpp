@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/errors.hpp"
@@ -25,6 +26,7 @@
 #include "detection/dataset.hpp"
 #include "detection/draw.hpp"
 #include "detection/evaluation.hpp"
+#include "detection/matcher_bench.hpp"
 #include "detection/model.hpp"
 #include "detection/predictions.hpp"
 #include "detection/scenes.hpp"
@@ -177,29 +179,39 @@ int train(DetrConfig& c, const Schema& schema, const CommandLine& cli) {
   auto record = [&](const Evaluation& e) { t.record_eval(e.json(), e.metrics.ap, Better::kHigher, e.summary()); };
   if (!t.resumed()) record(evaluate_and_draw(false));
 
-  // Training loop: each rank collates its own slice of the global batch.
+  // Training loop: each rank collates its own slice of the global batch, a micro-batch at a time.
   while (t.running()) {
-    DetectionBatch batch =
-        collate(data.train, to_indices(world.shard(sampler.next())), c.model.output_stride).to(device);
+    const std::vector<int64_t> slice = to_indices(world.shard(sampler.next()));
+    const size_t micro_size = slice.size() / static_cast<size_t>(t.micro_batches());
     t.begin_step();
     // Non-finite predictions already stop the matcher, which names the image.
-    SetLosses losses;
+    std::map<std::string, torch::Tensor> parts;  // the named losses, averaged over micro-batches
     std::string failure;
-    try {
-      losses = step_losses(model, criterion, batch, c, world);
-    } catch (const std::invalid_argument& e) {
-      failure = e.what();
+    for (int64_t m = 0; m < t.micro_batches() && failure.empty(); ++m) {
+      const auto first = slice.begin() + static_cast<std::ptrdiff_t>(m * micro_size);
+      DetectionBatch batch =
+          collate(data.train, {first, first + static_cast<std::ptrdiff_t>(micro_size)}, c.model.output_stride)
+              .to(device);
+      try {
+        SetLosses losses = step_losses(model, criterion, batch, c, world);
+        t.backward(losses.total);
+        for (const auto& [name, value] : losses.named()) {
+          torch::Tensor share = value.detach() / double(t.micro_batches());
+          parts[name] = parts.count(name) ? parts[name] + share : share;
+        }
+      } catch (const std::invalid_argument& e) {
+        failure = e.what();
+      }
     }
-    double loss_value = t.read_loss(failure.empty() ? losses.total : torch::full({}, NAN));
+    double loss_value = t.read_loss(!failure.empty());
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value, failure);
-    t.backward(losses.total);
     t.finish_step();
 
     std::string summary = fmt::format("loss {:.4f}", loss_value);
     t.show_progress(summary);
     if (t.due(c.train.log_every)) {
       nlohmann::json values;
-      for (const auto& [name, value] : losses.named()) values[name] = value.item<double>();
+      for (const auto& [name, value] : parts) values[name] = value.item<double>();
       t.log_train(values, summary);
     }
     const bool evaluate_now = t.due(c.train.eval_every), sample_now = t.due(c.train.sample_every);
@@ -329,30 +341,6 @@ int bench(DetrConfig& c, const CommandLine& cli) {
       },
       inference_repeats, device);
 
-  // The matcher on random predictions against 1..20 random targets per image: where the model
-  // runs, and on one CPU thread (the reference figure).
-  MatchingProblem problem = random_matching_problem(64, 100, data.num_classes, c.run.seed + 3);
-  auto match_ms = [&](const MatchingProblem& p, torch::Device on) {
-    return timed_seconds([&] { criterion.matcher()(p.logits, p.boxes, p.targets); }, 20, on) / 20 * 1000;
-  };
-  const double match_device_ms = match_ms(problem.to(device), device);
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
-  const double match_cpu_ms = match_ms(problem, torch::kCPU);
-  // The host work the batching removed: the cost pass of the device path (padded targets) for the
-  // whole batch, against the same pass image by image as the matcher used to run it.
-  const auto& matcher = criterion.matcher();
-  auto costs_batched = [&] { matcher.padded_cost(problem.logits, problem.boxes, problem.targets); };
-  auto costs_per_image = [&] {
-    for (int64_t b = 0; b < problem.logits.size(0); ++b)
-      matcher.padded_cost(problem.logits.narrow(0, b, 1), problem.boxes.narrow(0, b, 1), {problem.targets[b]});
-  };
-  const nlohmann::json cost_pass = {{"ops_batched", dispatched_ops(costs_batched)},
-                                    {"ops_per_image", dispatched_ops(costs_per_image)},
-                                    {"ms_batched", timed_seconds(costs_batched, 20, torch::kCPU) / 20 * 1000},
-                                    {"ms_per_image", timed_seconds(costs_per_image, 20, torch::kCPU) / 20 * 1000}};
-  torch::set_num_threads(threads);
-
   nlohmann::json result = {{"experiment", "detr"},
                            {"device", device.str()},
                            {"threads", torch::get_num_threads()},
@@ -361,12 +349,10 @@ int bench(DetrConfig& c, const CommandLine& cli) {
                            {"image_size", fmt::format("{}x{}", c.data.scenes.height, c.data.scenes.width)},
                            {"batch_size", c.train.batch_size},
                            {"queries", c.model.num_queries * c.model.query_groups},
-                           {"matcher_ms_64x100", match_device_ms},
-                           {"matcher_ms_64x100_cpu_1_thread", match_cpu_ms},
-                           {"matcher_targets", problem.target_count},
-                           {"matcher_cost_pass_cpu_1_thread", cost_pass},
                            {"train_step_ops", train_step_ops},
                            {"attention_backends", attention_backends}};
+  // The matcher alone on the reference problem, where the model runs and on one CPU thread.
+  result.update(matcher_bench(criterion.matcher(), data.num_classes, c.run.seed + 3, device));
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), train_seconds}},
                {"inference_images_per_s", {double(inference_repeats * inference_batch), inference_seconds}}});

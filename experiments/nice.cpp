@@ -67,7 +67,7 @@ struct Evaluation {
   }
 };
 
-Evaluation evaluate(Nice& model, const Data& data, int64_t batch_size, int64_t seed) {
+Evaluation evaluate(Nice& model, const Data& data, int64_t batch_size, int64_t seed, const std::string& precision) {
   torch::NoGradGuard no_grad;
   model->eval();
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(seed + 7919);
@@ -75,7 +75,7 @@ Evaluation evaluate(Nice& model, const Data& data, int64_t batch_size, int64_t s
   const int64_t n = data.test.size(0);
   for (int64_t start = 0; start < n; start += batch_size) {
     torch::Tensor x = prepare(data, data.test.narrow(0, start, std::min(batch_size, n - start)), noise);
-    total_log_prob += model->log_prob(x).sum().item<double>();
+    total_log_prob += log_prob_in_precision(model, x, precision).sum().item<double>();
   }
   model->train();
   Evaluation e;
@@ -153,7 +153,8 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
     return t.record_eval(e.json(), e.metric(), Better::kLower, describe_eval(e));
   };
   if (!t.resumed() && data.images && t.evaluates()) write_training_preview(data, t.samples_dir(), c.run.seed);
-  if (!t.resumed()) record(t.evaluates() ? evaluate(model, data, c.eval.batch_size, c.run.seed) : Evaluation{});
+  if (!t.resumed())
+    record(t.evaluates() ? evaluate(model, data, c.eval.batch_size, c.run.seed, c.device.precision) : Evaluation{});
 
   // Training loop: every rank draws the global batch and its noise, then keeps its own rows.
   const double dim = double(data.dim());
@@ -162,10 +163,10 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
         world.shard(prepare(data, train_rows(data, sampler.next().to(device), at::detail::getDefaultCPUGenerator()),
                             at::detail::getDefaultCPUGenerator()));
     t.begin_step();
-    torch::Tensor loss = -model->log_prob(x).mean();
-    double loss_value = t.read_loss(loss);
+    for (int64_t m = 0; m < t.micro_batches(); ++m)
+      t.backward(-log_prob_in_precision(model, t.micro_batch(x, m), c.device.precision).mean());
+    double loss_value = t.read_loss();
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
-    t.backward(loss);
     t.finish_step();
 
     nlohmann::json metrics = {{"loss", loss_value}};
@@ -179,7 +180,7 @@ int train(NiceConfig& c, const Schema& schema, const CommandLine& cli) {
       Evaluation e;
       if (t.evaluates()) {
         EmaWeights averaged(t);
-        e = evaluate(model, data, c.eval.batch_size, c.run.seed);
+        e = evaluate(model, data, c.eval.batch_size, c.run.seed, c.device.precision);
       }
       record(e);
     } else if (t.due(c.train.checkpoint_every)) {
@@ -236,7 +237,7 @@ int sample(const NiceConfig& c, const CommandLine& cli) {
 
 int eval(const NiceConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir);
-  Evaluation e = evaluate(r.model, r.data, c.eval.batch_size, c.run.seed);
+  Evaluation e = evaluate(r.model, r.data, c.eval.batch_size, c.run.seed, c.device.precision);
   nlohmann::json results = e.json();
   results["checkpoint"] = r.opened.checkpoint.filename().string();
   results["test_examples"] = r.data.test.size(0);
@@ -294,15 +295,16 @@ int bench(NiceConfig& c, const CommandLine& cli) {
         world.shard(prepare(data, train_rows(data, sampler.next().to(device), at::detail::getDefaultCPUGenerator()),
                             at::detail::getDefaultCPUGenerator()));
     optimizer->zero_grad();
-    torch::Tensor loss = -model->log_prob(x).mean();
+    torch::Tensor loss = -log_prob_in_precision(model, x, c.device.precision).mean();
     loss.backward();
     averager.finish();
     optimizer->step();
   };
   // The step timed in blocks alternating with its own matmuls alone (common/matmul.hpp).
   const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
-  const StepAgainstMatmuls timing = time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls,
-                                                              torch::kFloat32, device, [&] { world.barrier(); });
+  const StepAgainstMatmuls timing =
+      time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls, compute_dtype(c.device.precision),
+                                device, [&] { world.barrier(); });
   const double train_seconds = timing.step_seconds;
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;
@@ -311,15 +313,12 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   nlohmann::json result = {{"experiment", "nice"},
                            {"device", device.str()},
                            {"threads", torch::get_num_threads()},
+                           {"precision", c.device.precision},
                            {"dataset", c.data.dataset},
                            {"parameters", parameter_count(*model)},
                            {"batch_size", c.train.batch_size},
-                           {"train_steps_per_s", double(steps) / train_seconds},
-                           {"model_matmul_gflops", total_flops(matmuls) * double(steps) / train_seconds / 1e9},
-                           {"best_block_matmul_gflops", timing.best_step_gflops},
-                           {"plain_matmul_gflops", timing.plain_gflops},
-                           {"efficiency", timing.efficiency},
-                           {"efficiency_blocks", timing.blocks}};
+                           {"train_steps_per_s", double(steps) / train_seconds}};
+  result.update(matmul_figures(timing, total_flops(matmuls), steps));
   const double local = double(local_batch);
   print_bench(world, result,
               {{"train_examples_per_s", {double(steps) * local, train_seconds}},

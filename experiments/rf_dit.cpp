@@ -34,7 +34,6 @@
 #include "diffusion/velocity_model.hpp"
 #include "experiments/rf_dit_config.hpp"
 #include "metrics/fid_reference.hpp"
-#include "metrics/frechet.hpp"
 #include "nn/attention.hpp"
 
 using namespace genbox;
@@ -166,11 +165,13 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
     Batch global = draw_batch(data, c, sampler.next().to(device), model.null_class, cpu);
     t.begin_step();
     const FlowDraw& d = global.draw;
-    torch::Tensor loss = rectified_flow_loss(model, world.shard(global.x0), world.shard(d.noise), world.shard(d.t),
-                                             world.shard(d.labels), c.device.precision);
-    double loss_value = t.read_loss(loss);
+    const torch::Tensor x0 = world.shard(global.x0), noise = world.shard(d.noise), times = world.shard(d.t),
+                        labels = world.shard(d.labels);
+    for (int64_t m = 0; m < t.micro_batches(); ++m)
+      t.backward(rectified_flow_loss(model, t.micro_batch(x0, m), t.micro_batch(noise, m), t.micro_batch(times, m),
+                                     t.micro_batch(labels, m), c.device.precision));
+    double loss_value = t.read_loss();
     if (!std::isfinite(loss_value)) return t.stop_non_finite(loss_value);
-    t.backward(loss);
     t.finish_step();
 
     std::string summary = fmt::format("loss {:.4f}", loss_value);
@@ -275,57 +276,18 @@ int classifier(RfConfig& c) {
   return kExitOk;
 }
 
-// The steps x guidance sweep: FD in the classifier's features (the points themselves for toy
-// sets) beside its train-vs-test floor, and FID in the Inception's.
-void quality_eval(const RfConfig& c, LoadedRun& r, nlohmann::json& results) {
-  const Data& data = r.data;
-  std::vector<Scorer> scorers;
-  int64_t n = 0;
-  Classifier classifier{nullptr};
-  const std::filesystem::path classifier_file = classifier_path(c.eval.classifier, r.opened.run.out_dir());
-  if (data.images && !std::filesystem::exists(classifier_file)) {
-    fmt::print("no Frechet distance: no classifier at {}; train one for this set with `rf_dit classifier`\n",
-               classifier_file.string());
-  } else {
-    at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 31);
-    n = std::min({c.eval.fd_samples, data.test.size(0), data.train.size(0)});
-    torch::Tensor test = to_model_space(data, data.test.narrow(0, 0, n), fixed);
-    Embedding embed = [](const torch::Tensor& x) { return x; };
-    if (data.images) {
-      classifier = load_classifier(classifier_file, data.shape[0], data.shape[1], data.label_count, r.device);
-      results["classifier_test_accuracy"] =
-          classifier_hits(classifier, test, data.test_labels.narrow(0, 0, n), c.eval.batch_size).mean().item<double>();
-      embed = [&](const torch::Tensor& x) { return classifier_features(classifier, x, c.eval.batch_size); };
-    }
-    torch::Tensor train_rows = at::randperm(data.train.size(0), fixed).narrow(0, 0, n).to(r.device);
-    FrechetReference fd =
-        frechet_reference(embed, test, to_model_space(data, data.train.index_select(0, train_rows), fixed));
-    results["fd_train_vs_test"] = fd.floor;
-    fmt::print("FD floor (train vs test, {} images): {:.3f}\n", n, fd.floor);
-    scorers.push_back(fd.scorer);
-  }
-  std::optional<metrics::FidReference> fid = fid_reference(c, data, r.device);
-  if (fid) {
-    scorers.push_back(fid_scorer(*fid, c.eval.fid_samples));
-    results["fid_input"] = c.fid.input;  // what must stand beside the FID: convention and reference
-    results["fid_reference"] = fmt::format("{} train images", fid->train_count());
-  }
-  if (scorers.empty()) return;
-  n = std::max(n, fid ? c.eval.fid_samples : 0);
-  QualitySweep sweep{c.eval.steps, c.eval.guidance, c.eval.batch_size, c.device.precision, c.run.seed + 1000};
-  results["sweep"] =
-      quality_sweep(r.model, data.shape, sweep_labels(n, data.num_classes, r.model.null_class, r.device),
-                    data.num_classes, c.sample, sweep, scorers, classifier.is_empty() ? nullptr : &classifier,
-                    [](const nlohmann::json& row) { fmt::print("{}\n", row.dump()); });
-}
-
 int eval(const RfConfig& c, const CommandLine& cli) {
   LoadedRun r = load_run(c, cli.run_dir, true);
   const Data& data = r.data;
   nlohmann::json results = {{"dataset", c.data.dataset}, {"checkpoint", c.sample.checkpoint}};
   results["val_loss"] = validation_loss(r.model, data, c);
   fmt::print("validation loss {:.4f}\n", results["val_loss"].get<double>());
-  quality_eval(c, r, results);
+  std::optional<metrics::FidReference> fid = fid_reference(c, data, r.device);
+  quality_eval(
+      r.model, data, data.num_classes,
+      [&](const torch::Tensor& x, at::Generator g) { return to_model_space(data, x, g); }, c.eval,
+      classifier_path(c.eval.classifier, r.opened.run.out_dir()), fid ? &*fid : nullptr, c.fid.input, c.sample,
+      c.device.precision, c.run.seed, results);
 
   // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally.
   if (c.eval.likelihood_images > 0) {
@@ -378,10 +340,9 @@ int bench(RfConfig& c, const CommandLine& cli) {
   DitOptions options = dit_options(c, data);
   const int64_t tokens = local_batch * (options.image_size / options.patch) * (options.image_size / options.patch);
   const double step_flops = 3 * dit_forward_flops(options) * double(local_batch);
-  const auto dtype = c.device.precision == "bf16" && device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   const StepAgainstMatmuls timing = time_step_against_matmuls(
-      train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}}, dtype, device,
-      [&] { world.barrier(); });
+      train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}},
+      compute_dtype(c.device.precision), device, [&] { world.barrier(); });
   const nlohmann::json attention_backends = nn::attention_backends_of(train_step);  // from one more step
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);
@@ -397,12 +358,8 @@ int bench(RfConfig& c, const CommandLine& cli) {
                            {"parameters", parameter_count(*model.module())},
                            {"batch_size", c.train.batch_size},
                            {"sample_steps", c.sample.steps},
-                           {"model_matmul_gflops", step_flops * double(steps) / timing.step_seconds / 1e9},
-                           {"best_block_matmul_gflops", timing.best_step_gflops},
-                           {"plain_matmul_gflops", timing.plain_gflops},
-                           {"efficiency", timing.efficiency},
-                           {"efficiency_blocks", timing.blocks},
                            {"attention_backends", attention_backends}};
+  result.update(matmul_figures(timing, step_flops, steps));
   print_bench(world, result,
               {{"train_images_per_s", {double(steps * local_batch), timing.step_seconds}},
                {"sample_images_per_s", {double(sample_repeats * sheet.noise.size(0)), sample_seconds}}});

@@ -11,6 +11,7 @@
 #include "common/distributed.hpp"
 #include "diffusion/classifier.hpp"
 #include "diffusion/dit.hpp"
+#include "diffusion/quality_eval.hpp"
 #include "diffusion/rectified_flow.hpp"
 #include "diffusion/velocity_model.hpp"
 #include "metrics/fid_settings.hpp"
@@ -39,18 +40,7 @@ struct RfConfig {
     bool use_ema = true;
     std::string checkpoint = "last";
   } sample;
-  struct {
-    std::string classifier = "classifier/fashion_mnist.pt";
-    int64_t fd_samples = 1000;
-    int64_t fid_samples = 0;    // 0: no FID
-    int64_t fid_reference = 0;  // training images behind FID's statistics; 0: all
-    int64_t fid_every = 0;      // training steps between FIDs; 0: none while training
-    std::vector<int64_t> steps = {4, 16};
-    std::vector<double> guidance = {1.0, 2.0, 4.0};
-    int64_t likelihood_images = 64;
-    int64_t likelihood_steps = 32;
-    int64_t batch_size = 250;
-  } eval;
+  diffusion::EvalSettings eval;
   diffusion::ClassifierTraining classifier;
   metrics::FidSettings fid;
 };

@@ -35,14 +35,14 @@ void AdditiveCouplingImpl::follow_device(const torch::Device& device) {
 FlowResult AdditiveCouplingImpl::forward(const torch::Tensor& x) {
   follow_device(x.device());
   torch::Tensor kept = x.index_select(1, kept_index_);
-  torch::Tensor changed = x.index_select(1, changed_index_) + shift_net_->forward(kept);
+  torch::Tensor changed = x.index_select(1, changed_index_) + shift(kept);
   return {combine(kept, changed), torch::zeros({x.size(0)}, x.options())};
 }
 
 FlowResult AdditiveCouplingImpl::inverse(const torch::Tensor& y) {
   follow_device(y.device());
   torch::Tensor kept = y.index_select(1, kept_index_);
-  torch::Tensor changed = y.index_select(1, changed_index_) - shift_net_->forward(kept);
+  torch::Tensor changed = y.index_select(1, changed_index_) - shift(kept);
   return {combine(kept, changed), torch::zeros({y.size(0)}, y.options())};
 }
 

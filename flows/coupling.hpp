@@ -20,7 +20,9 @@ class AdditiveCouplingImpl : public torch::nn::Module {
   FlowResult forward(const torch::Tensor& x);
   FlowResult inverse(const torch::Tensor& y);
   // m(x_kept), for a caller that keeps the two halves apart (NICE does, between layers).
-  torch::Tensor shift(const torch::Tensor& kept) { return shift_net_->forward(kept); }
+  // The shift network's output in the dtype of `kept` (under autocast the network computes in
+  // bf16/fp16; the coordinates it shifts stay fp32, which keeps the flow invertible to fp32).
+  torch::Tensor shift(const torch::Tensor& kept) { return shift_net_->forward(kept).to(kept.scalar_type()); }
   int64_t parity() const { return parity_; }
 
   // The last linear layer of m; zero weights make the coupling start as the identity.

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 #include <cmath>
 
+#include "common/device.hpp"
+
 namespace genbox::flows {
 
 NiceImpl::NiceImpl(const NiceOptions& options) : options_(options), prior_{options.prior} {
@@ -36,7 +38,8 @@ std::pair<Halves, torch::Tensor> NiceImpl::forward_halves(const torch::Tensor& x
     else
       h.even = h.even + coupling->shift(h.odd);
   }
-  // The couplings preserve volume: only the scaling adds to log|det|.
+  // The couplings preserve volume: only the scaling adds to log|det|, in fp32 whatever the precision.
+  Fp32Island fp32(x.device());
   Halves log_scale = split(scaling_->log_scale.unsqueeze(0));
   Halves z{h.even * log_scale.even.exp(), h.odd * log_scale.odd.exp()};
   return {z, scaling_->log_scale.sum().expand({x.size(0)})};
@@ -66,7 +69,13 @@ FlowResult NiceImpl::inverse(const torch::Tensor& z) {
 
 torch::Tensor NiceImpl::log_prob(const torch::Tensor& x) {
   auto [z, logdet] = forward_halves(x);
+  Fp32Island fp32(x.device());
   return prior_.log_prob(z.even) + prior_.log_prob(z.odd) + logdet;
+}
+
+torch::Tensor log_prob_in_precision(Nice& model, const torch::Tensor& x, const std::string& precision) {
+  AutocastGuard autocast(precision, x.device());
+  return model->log_prob(x);
 }
 
 torch::Tensor NiceImpl::sample(int64_t n, double temperature, at::Generator generator) {

@@ -36,7 +36,9 @@ class NiceImpl : public torch::nn::Module {
   FlowResult forward(const torch::Tensor& x);
   // z -> x = f^-1(z), with log|det df^-1/dz| per example.
   FlowResult inverse(const torch::Tensor& z);
-  // log p(x) = log p_prior(f(x)) + log|det df/dx|, per example, in nats.
+  // log p(x) = log p_prior(f(x)) + log|det df/dx|, per example, in nats. Under autocast only the
+  // couplings' networks compute in bf16/fp16: the coordinates, the scaling, its log-determinant
+  // and the prior stay fp32 (an Fp32Island), so the result is fp32.
   torch::Tensor log_prob(const torch::Tensor& x);
   torch::Tensor sample(int64_t n, double temperature, at::Generator generator);
 
@@ -61,6 +63,9 @@ class NiceImpl : public torch::nn::Module {
   DiagonalScaling scaling_{nullptr};
 };
 TORCH_MODULE(Nice);
+
+// model->log_prob(x) under device.precision's autocast ("fp32", "bf16" or "fp16"); fp32 out.
+torch::Tensor log_prob_in_precision(Nice& model, const torch::Tensor& x, const std::string& precision);
 
 // The matmuls of a training step on `batch` examples, in the layouts autograd uses: each linear
 // layer's forward, its weight gradient, and its input gradient except for the first coupling's

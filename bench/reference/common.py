@@ -60,3 +60,10 @@ def make_optimizer(model, name, lr, betas, eps, weight_decay):
 
 def parameter_count(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def autocast(options):
+    """torch.autocast on the CPU in device.precision's dtype (bf16 or fp16); off for fp32."""
+    precision = options.get("device.precision", "fp32")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    return torch.autocast("cpu", dtype=dtype, enabled=precision != "fp32")

@@ -334,7 +334,9 @@ def bench(threads, steps, options):
         images = torch.rand(batch, 1, size, size, generator=g)
         labels, target_boxes = random_targets(batch, o["data.num_classes"], g, most=4)
         optimizer.zero_grad()
-        logits, boxes = model(images, torch.zeros(batch, size, size, dtype=torch.bool))
+        with common.autocast(o):
+            logits, boxes = model(images, torch.zeros(batch, size, size, dtype=torch.bool))
+        logits, boxes = [x.float() for x in logits], [x.float() for x in boxes]
         set_loss(logits, boxes, labels, target_boxes, o)[0].backward()
         optimizer.step()
 
@@ -343,7 +345,7 @@ def bench(threads, steps, options):
 
     def infer():
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), common.autocast(o):
             logits, boxes = model(test_images, torch.zeros(len(test_images), size, size, dtype=torch.bool))
             logits[-1].softmax(-1)[..., :-1].max(-1)
             cxcywh_to_xyxy(boxes[-1]) * size
@@ -355,7 +357,7 @@ def bench(threads, steps, options):
     labels, target_boxes = random_targets(64, o["data.num_classes"], g, most=20)
     logits, boxes = torch.randn(64, 100, o["data.num_classes"] + 1), torch.rand(64, 100, 4) * 0.5 + 0.25
     match_ms = common.timed_seconds(lambda: match(logits, boxes, labels, target_boxes, o), 20) / 20 * 1000
-    return {"experiment": "detr", "threads": threads, "batch_size": batch, "parameters": common.parameter_count(model),
+    return {"experiment": "detr", "threads": threads, "precision": o.get("device.precision", "fp32"), "batch_size": batch, "parameters": common.parameter_count(model),
             "train_images_per_s": steps * batch / train_seconds,
             "inference_images_per_s": repeats * len(test_images) / inference_seconds,
             "matcher_ms_64x100_cpu_1_thread": match_ms}

@@ -232,7 +232,9 @@ def bench(threads, steps, options):
         t = torch.sigmoid(torch.randn(len(rows)) * o["flow.stddev"] + o["flow.mean"])
         noise = torch.randn_like(x0)
         optimizer.zero_grad()
-        loss(model, x0, noise, t, y).backward()
+        with common.autocast(o):
+            value = loss(model, x0, noise, t, y)
+        value.backward()
         optimizer.step()
 
     train_seconds = common.timed_seconds(train_step, steps)
@@ -242,12 +244,12 @@ def bench(threads, steps, options):
 
     def draw():
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), common.autocast(o):
             sample(model, noise, sheet_labels, o["sample.steps"], o["sample.guidance"])
         model.train()
 
     repeats = max(steps // 10, 2)
     sample_seconds = common.timed_seconds(draw, repeats)
-    return {"experiment": "rf_dit", "threads": threads, "batch_size": batch, "parameters": common.parameter_count(model),
+    return {"experiment": "rf_dit", "threads": threads, "precision": o.get("device.precision", "fp32"), "batch_size": batch, "parameters": common.parameter_count(model),
             "train_images_per_s": steps * batch / train_seconds,
             "sample_images_per_s": repeats * noise.shape[0] / sample_seconds}

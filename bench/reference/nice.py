@@ -104,7 +104,8 @@ def bench(threads, steps, options):
             rows = next(order)
         x = (train[rows].float() + torch.rand(len(rows), train.shape[1])) / 256.0
         optimizer.zero_grad()
-        loss = -model.log_prob(x).mean()
+        with common.autocast(o):
+            loss = -model.log_prob(x).mean()
         loss.backward()
         optimizer.step()
 
@@ -117,6 +118,6 @@ def bench(threads, steps, options):
 
     repeats = max(steps // 4, 2)
     sample_seconds = common.timed_seconds(sample, repeats)
-    return {"experiment": "nice", "threads": threads, "batch_size": batch, "parameters": common.parameter_count(model),
+    return {"experiment": "nice", "threads": threads, "precision": o.get("device.precision", "fp32"), "batch_size": batch, "parameters": common.parameter_count(model),
             "train_examples_per_s": steps * batch / train_seconds, "train_steps_per_s": steps / train_seconds,
             "samples_per_s": repeats * 1000 / sample_seconds}

@@ -96,7 +96,7 @@ TEST_CASE("a sealed archive verifies, and so does LibTorch's own unsealed one") 
 TEST_CASE("every single flipped byte of a sealed checkpoint is found, and a damaged entry is named") {
   TempDir dir;
   Trained t;
-  save_checkpoint(dir / "c.pt", *t.model, &t.ema, t.optimizer.get(), {2, 8, 0.5});
+  save_checkpoint(dir / "c.pt", *t.model, &t.ema, t.optimizer.get(), {2, 8, 0.5, {}});
   const std::string bytes = read_text(dir / "c.pt");
   REQUIRE(verify_error(bytes).empty());
   std::vector<std::pair<uint64_t, uint64_t>> tensor_data;  // [begin, end) of each tensor record
@@ -157,7 +157,7 @@ TEST_CASE("damage outside the entries is found by the seal") {
 TEST_CASE("random damage to a checkpoint never loads: the property, through load_checkpoint") {
   TempDir dir;
   Trained t;
-  save_checkpoint(dir / "c.pt", *t.model, &t.ema, t.optimizer.get(), {2, 8, 0.5});
+  save_checkpoint(dir / "c.pt", *t.model, &t.ema, t.optimizer.get(), {2, 8, 0.5, {}});
   const std::string bytes = read_text(dir / "c.pt");
   std::mt19937_64 random(2026);
   for (int trial = 0; trial < 300; ++trial) {

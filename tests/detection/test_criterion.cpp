@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/device.hpp"
 #include "detection/box_ops.hpp"
 #include "detection/criterion.hpp"
 
@@ -170,4 +171,30 @@ TEST_CASE("a batch without targets has zero box losses, all-no-object classes an
   CHECK(losses.layers[0].ce.item<double>() == doctest::Approx(ce).epsilon(1e-5));
   losses.total.backward();
   CHECK(logits.grad().abs().sum().item<float>() > 0);
+}
+
+TEST_CASE("the set loss is fp32 under autocast: bf16 predictions give the fp32 losses of their values") {
+  CriterionOptions o;
+  o.num_classes = 3;
+  SetCriterion criterion(o);
+  std::vector<Targets> targets = two_images();
+  DetrOutput output = perfect_output(targets, 5, 3, {{4, 1}, {2}});
+  torch::manual_seed(8);
+  output.logits[0] += torch::randn_like(output.logits[0]);
+  output.boxes[0] = (output.boxes[0] + 0.05 * torch::randn_like(output.boxes[0])).clamp(0.05, 0.95);
+  const DetrOutput low{{output.logits[0].to(torch::kBFloat16)}, {output.boxes[0].to(torch::kBFloat16)}};
+  const DetrOutput widened{{low.logits[0].to(torch::kFloat)}, {low.boxes[0].to(torch::kFloat)}};
+  const SetLosses expected = criterion(widened, targets);
+  SetLosses got;
+  {
+    genbox::AutocastGuard autocast("bf16", torch::kCPU);
+    got = criterion(low, targets);
+  }
+  for (const auto& [name, value] : got.named()) {
+    CAPTURE(name);
+    CHECK((value.scalar_type() == torch::kFloat));
+  }
+  CHECK(torch::equal(got.layers[0].ce, expected.layers[0].ce));
+  CHECK(torch::equal(got.layers[0].bbox, expected.layers[0].bbox));
+  CHECK(torch::equal(got.layers[0].giou, expected.layers[0].giou));
 }

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "common/device.hpp"
 #include "diffusion/dit.hpp"
 #include "diffusion/velocity_mlp.hpp"
 #include "nn/position.hpp"
@@ -151,4 +152,19 @@ TEST_CASE("the velocity MLP maps [B, dim] to [B, dim] and listens to t and label
   CHECK_FALSE(torch::allclose(mlp(x, 1 - t, labels), v, 1e-4, 1e-4));
   CHECK_FALSE(torch::allclose(mlp(x, t, labels.flip(0)), v, 1e-4, 1e-4));
   CHECK_THROWS_AS(VelocityMlp(2, 8, 0, 1), std::invalid_argument);
+}
+
+TEST_CASE("under bf16 autocast the timestep embedding stays fp32: only the conditioning's MLP computes in bf16") {
+  torch::manual_seed(6);
+  Conditioning cond(8, 5);
+  // 500 and 501 are one bf16 step apart at most: embedded from bf16 they would be alike.
+  const torch::Tensor t = torch::tensor({0.5f, 0.501f});
+  const torch::Tensor labels = torch::tensor({1, 1}, torch::kLong);
+  const torch::Tensor frequencies = genbox::nn::timestep_embedding(t * 1000, 256);
+  genbox::AutocastGuard autocast("bf16", torch::kCPU);
+  const torch::Tensor c = cond(t, labels);
+  CHECK(torch::equal(c, cond->time_mlp->forward(frequencies) + cond->class_embedding(labels)));
+  CHECK_FALSE(torch::equal(c[0], c[1]));
+  const torch::Tensor rounded = genbox::nn::timestep_embedding((t * 1000).to(torch::kBFloat16), 256);
+  CHECK(torch::equal(rounded[0], rounded[1]));
 }

@@ -264,27 +264,33 @@ TEST_CASE("a rank that dies makes the others exit 5 with a message naming it") {
   CHECK(meta_of(run)["status"] == "failed");
 }
 
-TEST_CASE("fp16 on 2 processes unscales once, after the all-reduce: the weights of 2 processes in fp32") {
+TEST_CASE("fp16 on 2 processes x 2 micro-batches unscales once, after the all-reduce: fp32's weights") {
   if (!can_launch_cpu_processes()) {
     MESSAGE("skipped: the build found no torchrun or no gloo headers");
     return;
   }
-  // On the CPU fp16 does not autocast, and the scale is a power of two: scaling, averaging and
-  // unscaling once are exact, so both runs must end with the same bits. Unscaling per rank before
-  // the average, or twice, would not.
+  // Without autocast (the test hook) and with a power-of-two scale, scaling, accumulating,
+  // averaging and unscaling once are exact, so both runs must end with the same bits. Unscaling
+  // per micro-batch, per rank before the average, or twice, would not. Both end where one
+  // process with the whole batch does, up to the order of float sums (tolerance as above).
   TempDir out;
   const std::string program =
       binary("nice") +
       " train data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1 train.batch_size=64"
-      " device.threads=1 train.steps=8 train.eval_every=0 train.sample_every=0 run.out_dir=";
+      " device.threads=1 train.steps=8 train.eval_every=0 train.sample_every=0 train.accumulate_steps=2 run.out_dir=";
+  REQUIRE(run_command(program + (out / "one").string() + " train.accumulate_steps=1").exit_code == 0);
   auto fp32 = run_command(launch(2, program + (out / "fp32").string()));
   INFO(fp32.output);
   REQUIRE(fp32.exit_code == 0);
-  auto fp16 = run_command(launch(2, program + (out / "fp16").string() + " device.precision=fp16"));
+  auto fp16 =
+      run_command("GENBOX_AUTOCAST=off " + launch(2, program + (out / "fp16").string() + " device.precision=fp16"));
   INFO(fp16.output);
   REQUIRE(fp16.exit_code == 0);
   CHECK(weight_difference(only_run(out / "fp32", "nice") / "checkpoints/last.pt",
                           only_run(out / "fp16", "nice") / "checkpoints/last.pt")
             .first == 0.0);
   CHECK(metrics_of(only_run(out / "fp16", "nice"), "train").back()["loss_scale"] == 65536.0);
+  CHECK(weight_difference(only_run(out / "one", "nice") / "checkpoints/last.pt",
+                          only_run(out / "fp32", "nice") / "checkpoints/last.pt")
+            .first <= 1e-6);
 }
