@@ -7,8 +7,11 @@
 #include <torch/version.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "base/config.hpp"
+#include "common/cpu_bf16.hpp"
 #include "common/distributed.hpp"
 
 namespace genbox {
@@ -49,8 +52,32 @@ c10::Device setup_device(const DeviceSettings& settings, int64_t seed) {
   return device;
 }
 
-c10::ScalarType compute_dtype(const std::string& precision) {
-  return precision == "bf16" ? at::kBFloat16 : precision == "fp16" ? at::kHalf : at::kFloat;
+bool cpu_has_native_bf16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream flags(line.substr(line.find(':') + 1));
+    for (std::string flag; flags >> flag;)
+      if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
+    return false;
+  }
+  return false;
+}
+
+std::string precision_speed_note(const std::string& precision, c10::Device device) {
+  if (!device.is_cpu()) return "";
+  if (precision == "fp16")
+    return "fp16 on the CPU: no fast kernels (a scalar fallback, tens of times slower than fp32); "
+           "meant for checks at tiny sizes";
+  if (precision == "bf16" && cpu_bf16_through_fp32())
+    return "bf16 on a CPU without native bf16 (no avx512_bf16 or amx_bf16 in /proc/cpuinfo): matmuls, "
+           "convolutions and attention take bf16-rounded operands through fp32 kernels, at about fp32's speed";
+  return "";
+}
+
+c10::ScalarType compute_dtype(const std::string& precision, c10::Device device) {
+  if (precision == "bf16") return device.is_cpu() && cpu_bf16_through_fp32() ? at::kFloat : at::kBFloat16;
+  return precision == "fp16" ? at::kHalf : at::kFloat;
 }
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -101,6 +128,7 @@ bool autocast_switched_off() {
 AutocastGuard::AutocastGuard(const std::string& precision, c10::Device device) : type_(device.type()) {
   if (precision != "bf16" && precision != "fp16") return;
   if ((!device.is_cpu() && !device.is_cuda()) || autocast_switched_off()) return;
+  if (precision == "bf16" && device.is_cpu() && cpu_bf16_through_fp32()) install_cpu_bf16_through_fp32();
   previous_ = autocast_state(type_);
   set_autocast_state(type_, {true, precision == "fp16" ? at::kHalf : at::kBFloat16, true});
   at::autocast::increment_nesting();

@@ -64,8 +64,18 @@ class Fp32Island {
   AutocastState previous_;
 };
 
-// The dtype autocast computes matmuls in under device.precision: bf16, fp16 or fp32.
-c10::ScalarType compute_dtype(const std::string& precision);
+// Whether this CPU computes bf16 natively (/proc/cpuinfo lists avx512_bf16 or amx_bf16): only
+// there are bf16 matmuls faster than fp32 ones; elsewhere ATen's bf16 kernels are many times slower.
+bool cpu_has_native_bf16();
+
+// One line for the run log when device.precision runs other than its name suggests where it
+// runs (fp16 on any CPU: slow; bf16 on a CPU without native bf16: common/cpu_bf16.hpp); empty
+// otherwise.
+std::string precision_speed_note(const std::string& precision, c10::Device device);
+
+// The dtype the matmuls of device.precision run in on `device`: bf16, fp16 or fp32 (also bf16's
+// on a CPU that takes it through fp32 kernels).
+c10::ScalarType compute_dtype(const std::string& precision, c10::Device device);
 
 // The autocast state of a device type on this thread (CPU and CUDA; others are never on).
 AutocastState autocast_state(c10::DeviceType type);

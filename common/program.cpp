@@ -24,6 +24,7 @@
 #include "base/errors.hpp"
 #include "base/sweep.hpp"
 #include "base/version.hpp"
+#include "common/device.hpp"
 
 namespace genbox {
 
@@ -248,6 +249,7 @@ void print_bench(World& world, nlohmann::json result,
   // Figures differ between CPUs of one family by their vector width: every line says which ran it.
   result["cpu_model"] = cpu_model_name();
   result["cpu_capability"] = at::get_cpu_capability();
+  result["cpu_native_bf16"] = cpu_has_native_bf16();
   if (world.is_main()) fmt::print("{}\n", result.dump());
 }
 

@@ -189,6 +189,7 @@ TrainingRun::TrainingRun(const RunSpec& spec, World& world, torch::nn::Module& m
         "run {} | device {} | {} threads{}", run_->dir().string(), spec.device.str(), torch::get_num_threads(),
         world.distributed() ? fmt::format(" | {} processes over {}", world.size(), world.backend_name()) : ""));
     if (!fallback_note.empty()) log(fallback_note);
+    if (std::string note = precision_speed_note(spec.precision, spec.device); !note.empty()) log(note);
     if (resumed_) log(fmt::format("resumed at step {} from {}", state_.step, resumed_from));
     for (const auto& [key, values] : changed.items())
       log(fmt::format("the resume changes {}: {} -> {}", key, values[0].get<std::string>(),

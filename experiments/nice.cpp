@@ -303,8 +303,8 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   // The step timed in blocks alternating with its own matmuls alone (common/matmul.hpp).
   const std::vector<MatmulShape> matmuls = flows::nice_train_matmuls(model->options(), local_batch);
   const StepAgainstMatmuls timing =
-      time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls, compute_dtype(c.device.precision),
-                                device, [&] { world.barrier(); });
+      time_step_against_matmuls(train_step, steps, total_flops(matmuls), matmuls,
+                                compute_dtype(c.device.precision, device), device, [&] { world.barrier(); });
   const double train_seconds = timing.step_seconds;
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;

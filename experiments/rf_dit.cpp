@@ -342,7 +342,7 @@ int bench(RfConfig& c, const CommandLine& cli) {
   const double step_flops = 3 * dit_forward_flops(options) * double(local_batch);
   const StepAgainstMatmuls timing = time_step_against_matmuls(
       train_step, steps, step_flops, {{tokens, options.width, options.mlp_ratio * options.width}},
-      compute_dtype(c.device.precision), device, [&] { world.barrier(); });
+      compute_dtype(c.device.precision, device), device, [&] { world.barrier(); });
   const nlohmann::json attention_backends = nn::attention_backends_of(train_step);  // from one more step
   SampleSheet sheet =
       sheet_for(data, std::max<int64_t>(local_batch / std::max<int64_t>(data.num_classes, 4), 1), c.run.seed, device);

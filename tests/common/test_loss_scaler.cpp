@@ -10,6 +10,7 @@
 
 #include "common/loss_scaler.hpp"
 #include "common/npz.hpp"
+#include "common/optim.hpp"
 #include "tests/support.hpp"
 
 using namespace genbox;
@@ -188,4 +189,26 @@ TEST_CASE("the scale trajectory and the unscaled gradients equal torch.amp.GradS
     scaler.update();
     CHECK(scaler.current_scale() == theirs["scale"][s - 1].get<double>());
   }
+}
+
+TEST_CASE("clipping after unscaling equals clipping the gradients of the unscaled loss") {
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::randn({16, 6}), y = torch::randn({16, 2});
+  torch::nn::Linear scaled_model(6, 2), plain_model(6, 2);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < plain_model->parameters().size(); ++i)
+      plain_model->parameters()[i].copy_(scaled_model->parameters()[i]);
+  }
+  LossScaler scaler({65536.0, 2.0, 0.5, 2000}, torch::kCPU);
+  scaler.scale(torch::mse_loss(scaled_model(x), y)).backward();
+  torch::mse_loss(plain_model(x), y).backward();
+  REQUIRE(scaler.unscale(scaled_model->parameters()));
+  const double scaled_norm = clip_grad_norm(scaled_model->parameters(), 0.05);
+  const double plain_norm = clip_grad_norm(plain_model->parameters(), 0.05);
+  CHECK(scaled_norm == plain_norm);
+  CHECK(plain_norm > 0.05);  // the clip did act
+  for (size_t i = 0; i < plain_model->parameters().size(); ++i)
+    CHECK(torch::equal(scaled_model->parameters()[i].grad(), plain_model->parameters()[i].grad()));
+
 }

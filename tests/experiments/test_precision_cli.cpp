@@ -131,3 +131,26 @@ TEST_CASE("fp16 autocast runs of NICE and the DiT learn as fp32 does, and their 
     CHECK(metrics_of(b, "train").back()["skipped_steps"].get<int64_t>() <= 1);
   }
 }
+
+TEST_CASE("bf16 runs of NICE and the DiT at their default sizes learn as fp32 does") {
+  struct Case {
+    std::string program, keys;
+    double tolerance;  // relative, on the last logged loss
+  };
+  const std::string common = " train train.steps=30 train.log_every=1 train.eval_every=0 train.sample_every=0"
+                             " device.threads=2 data.train_limit=6000";
+  for (const Case& e : {Case{"nice", common + " eval.limit=200", 0.01}, Case{"rf_dit", common, 0.01}}) {
+    CAPTURE(e.program);
+    TempDir fp32, bf16;
+    REQUIRE(run_command(binary(e.program) + e.keys + " run.out_dir=" + fp32.path().string()).exit_code == 0);
+    auto mixed =
+        run_command(binary(e.program) + e.keys + " device.precision=bf16 run.out_dir=" + bf16.path().string());
+    INFO(mixed.output);
+    REQUIRE(mixed.exit_code == 0);
+    const auto a = only_run(fp32.path(), e.program), b = only_run(bf16.path(), e.program);
+    const double first = metrics_of(a, "train").front()["loss"].get<double>();
+    MESSAGE(e.program << ": loss " << first << " -> fp32 " << last_loss(a) << ", bf16 " << last_loss(b));
+    CHECK(last_loss(b) == doctest::Approx(last_loss(a)).epsilon(e.tolerance));
+    CHECK(std::abs(last_loss(a) - first) > 10 * std::abs(last_loss(b) - last_loss(a)));  // it learned meanwhile
+  }
+}
