@@ -1,5 +1,7 @@
 #include "base/fsutil.hpp"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -112,6 +114,12 @@ std::string json_kind(const nlohmann::json& value) {
   if (value.is_number()) return "the number " + value.dump();
   if (value.is_string()) return "a string";
   return value.is_array() ? "an array" : "an object";
+}
+
+std::filesystem::path user_cache_home() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  return xdg && *xdg ? std::filesystem::path(xdg) : std::filesystem::path(home && *home ? home : "/tmp") / ".cache";
 }
 
 }  // namespace genbox

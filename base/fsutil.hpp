@@ -46,4 +46,8 @@ std::string json_kind(const nlohmann::json& value);
 // A temporary name beside `path` for an atomic replace of it.
 std::filesystem::path temporary_sibling(const std::filesystem::path& path);
 
+// The user's cache folder: $XDG_CACHE_HOME, or ~/.cache (/tmp/.cache without a home). genbox keeps
+// its caches under genbox/ in it; torch's hub under torch/.
+std::filesystem::path user_cache_home();
+
 }  // namespace genbox

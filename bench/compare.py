@@ -9,7 +9,8 @@ maximum resident set size (getrusage of the child), which includes loading the d
 --precisions runs nice, rf_dit and detr in each device.precision given (fp32, bf16, fp16) on both
 sides: genbox's device.precision against the reference under torch.autocast("cpu", dtype). bf16
 is fast only on CPUs with native bf16 instructions (lscpu: avx512_bf16 or amx_bf16); elsewhere
-ATen converts and computes in fp32 and bf16 is slower than fp32 on both sides. The bench says so.
+ATen's bf16 kernels are generic loops (PyTorch's side) and genbox takes bf16 through its fp32
+kernels, so neither side gains over fp32. The bench says so.
 
 The "images" rows time preparing a folder of images (build/bin/bench_images: list, decode, fit,
 write the prepared-set cache; then a second start from the cache; then the decoder alone on bytes
@@ -152,9 +153,10 @@ def main():
     print()
     print(f"CPU: {', '.join(sorted(CPUS)) or 'not reported'}")
     if "bf16" in args.precisions.split(",") and not native_bf16():
-        print("bf16: this CPU has no native bf16 instructions (lscpu lists neither avx512_bf16 nor amx_bf16), so bf16 "
-              "runs convert to fp32 and back on both sides and is slower than fp32; the bf16-over-fp32 figures need "
-              "such a CPU (AMD Zen 4 or later, Intel Cooper Lake, Sapphire Rapids or later)")
+        print("bf16: this CPU has no native bf16 instructions (lscpu lists neither avx512_bf16 nor amx_bf16): "
+              "PyTorch's bf16 autocast runs ATen's generic bf16 kernels, genbox takes bf16 through its fp32 kernels "
+              "(common/cpu_bf16.hpp), and neither gains over fp32; the bf16-over-fp32 figures need such a CPU "
+              "(AMD Zen 4 or later, Intel Cooper Lake, Sapphire Rapids or later)")
     print(f"| experiment | precision | threads | figure | genbox | PyTorch | genbox/PyTorch |")
     print(f"| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:

@@ -54,6 +54,14 @@ Schema describe(FidConfig& c) {
   s.add_choice("source.split", c.split, {"train", "test"}, "split of a CIFAR or IDX source");
   s.add("source.limit", c.limit, 0, int64_t(1) << 40, "the first N images of a source; 0: all");
   s.add_choice("output.format", c.format, {"text", "json"}, "score's report: lines of text, or one JSON object");
+  s.add_check([&c] {
+    // The reference tools compute their features in fp32; features of another precision would
+    // give FIDs that compare with nothing.
+    if (c.device.precision != "fp32")
+      throw ConfigError(fmt::format("device.precision = \"{}\": fid computes its features in fp32 only, as the "
+                                    "reference tools do",
+                                    c.device.precision));
+  });
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "base/fsutil.hpp"
 #include "common/safetensors.hpp"
 
 namespace genbox::metrics {
@@ -43,13 +44,6 @@ torch::Tensor InceptionConvImpl::forward(const torch::Tensor& x) {
 }
 
 namespace {
-
-// $XDG_CACHE_HOME, or ~/.cache.
-std::filesystem::path user_cache_dir() {
-  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache) return cache;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/tmp") / ".cache";
-}
 
 // A kernel's or padding's (height, width), spelled out where they differ.
 using Pair = std::vector<int64_t>;
@@ -260,13 +254,13 @@ std::filesystem::path torch_hub_inception_weights() {
   if (const char* home = std::getenv("TORCH_HOME"); home && *home) {
     torch_home = home;
   } else {
-    torch_home = user_cache_dir() / "torch";
+    torch_home = user_cache_home() / "torch";
   }
   return torch_home / "hub" / "checkpoints" / (std::string(kInceptionWeightsName) + ".pth");
 }
 
 std::filesystem::path default_inception_weights() {
-  return user_cache_dir() / "genbox" / (std::string(kInceptionWeightsName) + ".safetensors");
+  return user_cache_home() / "genbox" / (std::string(kInceptionWeightsName) + ".safetensors");
 }
 
 }  // namespace genbox::metrics

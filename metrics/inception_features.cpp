@@ -88,12 +88,6 @@ ReferenceFeatures reference_features(const InceptionFeatures& extractor, const t
   return result;
 }
 
-std::filesystem::path default_fid_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path base =
-      xdg && *xdg ? std::filesystem::path(xdg) : std::filesystem::path(home && *home ? home : "/tmp") / ".cache";
-  return base / "genbox" / "fid";
-}
+std::filesystem::path default_fid_cache_dir() { return user_cache_home() / "genbox" / "fid"; }
 
 }  // namespace genbox::metrics

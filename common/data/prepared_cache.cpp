@@ -105,12 +105,7 @@ void write_prepared(const fs::path& path, const DecodedImages& decoded) {
 }
 }  // namespace
 
-fs::path default_prepared_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path(home && *home ? home : "/tmp") / ".cache";
-  return base / "genbox" / "prepared";
-}
+fs::path default_prepared_cache_dir() { return user_cache_home() / "genbox" / "prepared"; }
 
 DecodedImages prepared_images(const ImageFolder& folder, const ImageGeometry& geometry,
                               const std::vector<int64_t>& indices, const fs::path& cache_dir) {

@@ -106,6 +106,9 @@ TEST_CASE("fid's mistakes are one line with exit 2, and a missing weights file s
   auto bad_input = run_command(binary("fid") + " score a b fid.input=tensorflow");
   CHECK(bad_input.exit_code == 2);
   CHECK(bad_input.output.find("fid.input") != std::string::npos);
+  auto bf16 = run_command(binary("fid") + " score a b device.precision=bf16");
+  CHECK(bf16.exit_code == 2);
+  CHECK(bf16.output.find("fid computes its features in fp32 only") != std::string::npos);
 }
 
 TEST_CASE("the README's fid key table is the one the binary prints") {
