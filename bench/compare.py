@@ -18,6 +18,10 @@ in memory) against one epoch of torchvision's ImageFolder + DataLoader (2 worker
 folder (bench/image_folder.py), for 50,000 32 x 32 PNGs and 2,000 512 x 384 JPEGs fitted to
 64 x 64 by ADM's centre crop. The folders are generated once under --image-dir.
 
+The "vae" rows time SD3's VAE (its config, random weights, made once under --image-dir by
+bench/vae_oracle.py) encoding and decoding one 256 x 256 image (build/bin/bench_vae) against
+diffusers' AutoencoderKL (bench/vae_reference.py), in each --precisions value.
+
 The "fid" rows time FID's Inception features of --fid-images 32 x 32 PNGs resized to 299 (`fid
 bench`, the pytorch convention, against pytorch-fid's InceptionV3 on the same decoded images,
 bench/fid_reference.py), and the whole `fid score` of two such folders (a process: weights,
@@ -78,6 +82,19 @@ def run_measured(command):
     return result
 
 
+def paired_row(experiment, precision, threads, key, label, higher_is_better, rounds):
+    """One figure of both sides over (genbox, reference) rounds: medians and the median ratio; printed as JSON."""
+    g_values = [g[key] for g, _ in rounds]
+    p_values = [p[key] for _, p in rounds]
+    row = {"experiment": experiment, "precision": precision, "threads": threads, "metric": key, "label": label,
+           "higher_is_better": higher_is_better, "genbox": statistics.median(g_values),
+           "reference": statistics.median(p_values),
+           "ratio": statistics.median(a / b for a, b in zip(g_values, p_values)),
+           "genbox_rounds": g_values, "reference_rounds": p_values}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def interleaved(ours, theirs, rounds):
     """(genbox, reference) results per round, genbox first in even rounds and second in odd ones."""
     results = []
@@ -114,8 +131,11 @@ def main():
         if experiment == "fid":
             rows += fid_rows(args)
             continue
+        if experiment == "vae":
+            rows += vae_rows(args)
+            continue
         if experiment not in METRICS:
-            sys.exit(f"bench: unknown experiment '{experiment}' ({', '.join(list(METRICS) + ['images', 'fid'])})")
+            sys.exit(f"bench: unknown experiment '{experiment}' ({', '.join(list(METRICS) + ['images', 'fid', 'vae'])})")
         steps = args.steps or STEPS[experiment]
         program, overrides = experiment, []
         if experiment.endswith("_rgb32"):
@@ -130,16 +150,7 @@ def main():
             rounds = interleaved(ours, theirs, args.rounds)
             metrics = METRICS[experiment] + [("peak_rss_mib", "peak memory MiB", False)]
             for key, label, higher_better in metrics:
-                g_values = [g[key] for g, _ in rounds]
-                p_values = [p[key] for _, p in rounds]
-                row = {"experiment": experiment, "precision": precision, "threads": threads, "metric": key,
-                       "label": label,
-                       "higher_is_better": higher_better, "genbox": statistics.median(g_values),
-                       "reference": statistics.median(p_values),
-                       "ratio": statistics.median(a / b for a, b in zip(g_values, p_values)),
-                       "genbox_rounds": g_values, "reference_rounds": p_values}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+                rows.append(paired_row(experiment, precision, threads, key, label, higher_better, rounds))
             if "efficiency" in rounds[0][0]:
                 row = {"experiment": experiment, "precision": precision, "threads": threads,
                        "metric": "matmul_efficiency",
@@ -252,20 +263,32 @@ def fid_rows(args):
         for key, label, pairs, better in [
                 ("images_per_s", f"Inception features of {args.fid_images:,} 32x32 images, images/s", features, True),
                 ("wall_s", f"`fid score` of two {args.fid_images:,}-image folders, s", scores, False)]:
-            g_values = [g[key] for g, _ in pairs]
-            p_values = [p[key] for _, p in pairs]
-            row = {"experiment": "fid", "threads": threads, "metric": key, "label": label, "higher_is_better": better,
-                   "genbox": statistics.median(g_values), "reference": statistics.median(p_values),
-                   "ratio": statistics.median(a / b for a, b in zip(g_values, p_values)),
-                   "genbox_rounds": g_values, "reference_rounds": p_values}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            rows.append(paired_row("fid", "fp32", threads, key, label, better, pairs))
         overhead = [g["wall_s"] / g["features_s"] for g, _ in scores]
         row = {"experiment": "fid", "threads": threads, "metric": "score_over_features",
                "label": "`fid score` / its feature time", "higher_is_better": False,
                "genbox": statistics.median(overhead), "reference": None, "ratio": None}
         rows.append(row)
         print(json.dumps(row), flush=True)
+    return rows
+
+
+def vae_rows(args):
+    """SD3's VAE (random weights) encoding and decoding one 256 x 256 image: genbox against diffusers."""
+    rows = []
+    folder = os.path.join(args.image_dir, "vae-sd3-random")
+    if not os.path.isdir(folder):
+        subprocess.run([args.python, os.path.join(HERE, "vae_oracle.py"), "--sd3", folder + ".part"], check=True)
+        os.rename(folder + ".part", folder)
+    for precision, threads in ((p, int(t)) for p in args.precisions.split(",") for t in args.threads.split(",")):
+        keys = ["--size", "256", "--batch", "1", "--threads", str(threads), "--precision", precision, "--repeats", "2"]
+        ours = [os.path.join(args.bin, "bench_vae"), folder] + keys
+        theirs = [args.python, os.path.join(HERE, "vae_reference.py"), folder] + keys
+        rounds = interleaved(ours, theirs, args.rounds)
+        for key, label, better in [("encode_images_per_s", "SD3 VAE encode, 256x256 images/s", True),
+                                   ("decode_images_per_s", "SD3 VAE decode, 256x256 images/s", True),
+                                   ("peak_rss_mib", "peak memory MiB", False)]:
+            rows.append(paired_row("vae", precision, threads, key, label, better, rounds))
     return rows
 
 
