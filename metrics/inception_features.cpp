@@ -1,7 +1,6 @@
 #include "metrics/inception_features.hpp"
 
 #include <fmt/format.h>
-#include <isa-l/crc64.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -10,19 +9,10 @@
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
 #include "base/progress.hpp"
+#include "common/content_key.hpp"
 #include "common/npz.hpp"
 
 namespace genbox::metrics {
-
-namespace {
-
-std::string hex64(uint64_t value) { return fmt::format("{:016x}", value); }
-
-uint64_t crc64_of(const void* data, size_t size) {
-  return crc64_ecma_refl(0, static_cast<const unsigned char*>(data), uint64_t(size));
-}
-
-}  // namespace
 
 InceptionFeatures::InceptionFeatures(const InceptionOptions& options, const torch::Device& device)
     : weights_(options.weights.empty() ? default_inception_weights() : std::filesystem::path(options.weights)),
@@ -30,8 +20,7 @@ InceptionFeatures::InceptionFeatures(const InceptionOptions& options, const torc
       batch_size_(options.batch_size),
       device_(device) {
   network_ = load_fid_inception(weights_, device);
-  const MappedFile file(weights_);
-  identity_ = name_of(input_) + "-" + hex64(crc64_of(file.data(), file.bytes().size()));
+  identity_ = name_of(input_) + "-" + file_content_key(weights_);
 }
 
 torch::Tensor InceptionFeatures::operator()(const torch::Tensor& images, const std::string& what) const {
@@ -64,7 +53,7 @@ ReferenceFeatures reference_features(const InceptionFeatures& extractor, const t
   std::string shape;
   for (int64_t side : pixels.sizes()) shape += (shape.empty() ? "" : "x") + std::to_string(side);
   const std::string key =
-      hex64(crc64_of(pixels.data_ptr<uint8_t>(), size_t(pixels.numel()))) + "-" + shape + "-" + extractor.identity();
+      content_key(pixels.data_ptr<uint8_t>(), size_t(pixels.numel())) + "-" + shape + "-" + extractor.identity();
   ReferenceFeatures result;
   result.file = cache_dir / (key + ".npz");
   if (std::filesystem::exists(result.file)) {
