@@ -11,6 +11,7 @@
 #include <torch/serialize.h>
 
 #include <cstring>
+#include <stdexcept>
 
 #include "base/errors.hpp"
 #include "common/data/cifar.hpp"
@@ -153,6 +154,25 @@ std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::p
     if ((key.rfind("model/", 0) == 0 || key.rfind("ema/", 0) == 0) && archive.try_read(key, value)) out[key] = value;
   }
   return out;
+}
+
+std::pair<double, double> model_weight_difference(const std::filesystem::path& a, const std::filesystem::path& b) {
+  auto x = checkpoint_tensors(a), y = checkpoint_tensors(b);
+  if (x.size() != y.size())
+    throw std::runtime_error(a.string() + " and " + b.string() + " hold different numbers of tensors");
+  double difference = 0, magnitude = 0;
+  for (const auto& [key, tensor] : x) {
+    if (key.rfind("model/", 0) != 0 || !tensor.is_floating_point()) continue;
+    if (y.count(key) != 1) throw std::runtime_error(b.string() + " has no " + key + " but " + a.string() + " has");
+    difference = std::max(difference, (tensor - y[key]).abs().max().item<double>());
+    magnitude = std::max(magnitude, tensor.abs().max().item<double>());
+  }
+  return {difference, magnitude};
+}
+
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
+         b.to(torch::kFloat64).abs().max().item<double>();
 }
 
 std::string data_error_of(const std::function<void()>& action) {

@@ -101,6 +101,11 @@ std::vector<nlohmann::json> metrics_of(const std::filesystem::path& run, const s
 std::map<std::string, torch::Tensor> checkpoint_tensors(const std::filesystem::path& path);
 // The step a checkpoint file was saved at.
 int64_t checkpoint_step(const std::filesystem::path& path);
+// The largest absolute difference between the model weights ("model/", floating) of two
+// checkpoints, and the largest weight magnitude of the first.
+std::pair<double, double> model_weight_difference(const std::filesystem::path& a, const std::filesystem::path& b);
+// max |a - b| / max |b|, in float64: whole outputs compared, so that near-zero entries do not dominate.
+double relative_error(const torch::Tensor& a, const torch::Tensor& b);
 
 // A record of a checkpoint's zip archive as LibTorch's own reader (miniz) finds it: its name
 // without the archive's folder ("data/3", "data.pkl") and where its bytes lie in the file.

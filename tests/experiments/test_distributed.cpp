@@ -29,21 +29,6 @@ std::string launch(int processes, const std::string& program) {
 
 nlohmann::json meta_of(const std::filesystem::path& run) { return nlohmann::json::parse(read_text(run / "meta.json")); }
 
-// The largest absolute difference between the model weights of two checkpoints, and the
-// largest weight magnitude, over every tensor.
-std::pair<double, double> weight_difference(const std::filesystem::path& a, const std::filesystem::path& b) {
-  auto x = checkpoint_tensors(a), y = checkpoint_tensors(b);
-  REQUIRE(x.size() == y.size());
-  double difference = 0, magnitude = 0;
-  for (const auto& [key, tensor] : x) {
-    if (key.rfind("model/", 0) != 0 || !tensor.is_floating_point()) continue;
-    REQUIRE(y.count(key) == 1);
-    difference = std::max(difference, (tensor - y[key]).abs().max().item<double>());
-    magnitude = std::max(magnitude, tensor.abs().max().item<double>());
-  }
-  return {difference, magnitude};
-}
-
 struct Experiment {
   std::string name;
   std::string keys;
@@ -97,7 +82,7 @@ TEST_CASE("2 processes x B/2 end with the weights of 1 process x B, and every ra
     CHECK(meta["rank_devices"] == nlohmann::json({"cpu", "cpu"}));
     REQUIRE(meta["rank_weight_fingerprints"].size() == 2);
     CHECK(meta["rank_weight_fingerprints"][0] == meta["rank_weight_fingerprints"][1]);
-    auto [difference, magnitude] = weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt");
+    auto [difference, magnitude] = model_weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt");
     MESSAGE(e.name << ": largest weight difference " << difference << " (largest weight " << magnitude << ")");
     CHECK(difference <= e.tolerance);
     // The logged loss is the mean over ranks: the whole batch's, as one process logs it.
@@ -127,7 +112,7 @@ TEST_CASE("a run started on one process resumes on two and ends where one proces
   CHECK(meta_of(b)["world_size"] == 2);
   CHECK(checkpoint_step(b / "checkpoints/last.pt") == 20);
   // The sampler's position counts global batches, so the second half sees the same rows.
-  CHECK(weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt").first <= 1e-6);
+  CHECK(model_weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt").first <= 1e-6);
 }
 
 TEST_CASE("two torchrun nodes of one process each meet through c10d rendezvous on 127.0.0.1") {
@@ -286,11 +271,11 @@ TEST_CASE("fp16 on 2 processes x 2 micro-batches unscales once, after the all-re
       run_command("GENBOX_AUTOCAST=off " + launch(2, program + (out / "fp16").string() + " device.precision=fp16"));
   INFO(fp16.output);
   REQUIRE(fp16.exit_code == 0);
-  CHECK(weight_difference(only_run(out / "fp32", "nice") / "checkpoints/last.pt",
-                          only_run(out / "fp16", "nice") / "checkpoints/last.pt")
+  CHECK(model_weight_difference(only_run(out / "fp32", "nice") / "checkpoints/last.pt",
+                                only_run(out / "fp16", "nice") / "checkpoints/last.pt")
             .first == 0.0);
   CHECK(metrics_of(only_run(out / "fp16", "nice"), "train").back()["loss_scale"] == 65536.0);
-  CHECK(weight_difference(only_run(out / "one", "nice") / "checkpoints/last.pt",
-                          only_run(out / "fp32", "nice") / "checkpoints/last.pt")
+  CHECK(model_weight_difference(only_run(out / "one", "nice") / "checkpoints/last.pt",
+                                only_run(out / "fp32", "nice") / "checkpoints/last.pt")
             .first <= 1e-6);
 }

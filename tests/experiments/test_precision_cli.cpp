@@ -12,18 +12,6 @@ using namespace genbox::testing;
 
 namespace {
 
-// The largest absolute difference between the model weights of two checkpoints.
-double weight_difference(const std::filesystem::path& a, const std::filesystem::path& b) {
-  auto x = checkpoint_tensors(a), y = checkpoint_tensors(b);
-  REQUIRE(x.size() == y.size());
-  double difference = 0;
-  for (const auto& [key, tensor] : x) {
-    if (key.rfind("model/", 0) != 0 || !tensor.is_floating_point()) continue;
-    difference = std::max(difference, (tensor - y.at(key)).abs().max().item<double>());
-  }
-  return difference;
-}
-
 const std::string kToyNice =
     " train data.dataset=two_moons data.toy_size=2000 model.hidden=16 model.hidden_layers=1 train.batch_size=64"
     " device.threads=1 train.log_every=1 train.eval_every=0 train.sample_every=0";
@@ -60,7 +48,7 @@ TEST_CASE("train.accumulate_steps = k takes the steps of the unsplit batch, up t
     INFO(accumulated.output);
     REQUIRE(accumulated.exit_code == 0);
     const auto a = only_run(whole.path(), e.program), b = only_run(split.path(), e.program);
-    const double difference = weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt");
+    const double difference = model_weight_difference(a / "checkpoints/last.pt", b / "checkpoints/last.pt").first;
     MESSAGE(e.program << ": largest weight difference " << difference);
     CHECK(difference <= e.tolerance);
     // The logged loss is the mean over micro-batches: the whole batch's.
@@ -79,8 +67,9 @@ TEST_CASE("fp16 with accumulation unscales once per step: without autocast, bit 
       run_command("GENBOX_AUTOCAST=off " + binary("nice") + keys + fp16.path().string() + " device.precision=fp16");
   INFO(scaled.output);
   REQUIRE(scaled.exit_code == 0);
-  CHECK(weight_difference(only_run(fp32.path(), "nice") / "checkpoints/last.pt",
-                          only_run(fp16.path(), "nice") / "checkpoints/last.pt") == 0.0);
+  CHECK(model_weight_difference(only_run(fp32.path(), "nice") / "checkpoints/last.pt",
+                                only_run(fp16.path(), "nice") / "checkpoints/last.pt")
+            .first == 0.0);
 }
 
 TEST_CASE("DETR accumulates micro-batches too, and a count that does not divide the batch is one line, exit 2") {
@@ -137,14 +126,14 @@ TEST_CASE("bf16 runs of NICE and the DiT at their default sizes learn as fp32 do
     std::string program, keys;
     double tolerance;  // relative, on the last logged loss
   };
-  const std::string common = " train train.steps=30 train.log_every=1 train.eval_every=0 train.sample_every=0"
-                             " device.threads=2 data.train_limit=6000";
+  const std::string common =
+      " train train.steps=30 train.log_every=1 train.eval_every=0 train.sample_every=0"
+      " device.threads=2 data.train_limit=6000";
   for (const Case& e : {Case{"nice", common + " eval.limit=200", 0.01}, Case{"rf_dit", common, 0.01}}) {
     CAPTURE(e.program);
     TempDir fp32, bf16;
     REQUIRE(run_command(binary(e.program) + e.keys + " run.out_dir=" + fp32.path().string()).exit_code == 0);
-    auto mixed =
-        run_command(binary(e.program) + e.keys + " device.precision=bf16 run.out_dir=" + bf16.path().string());
+    auto mixed = run_command(binary(e.program) + e.keys + " device.precision=bf16 run.out_dir=" + bf16.path().string());
     INFO(mixed.output);
     REQUIRE(mixed.exit_code == 0);
     const auto a = only_run(fp32.path(), e.program), b = only_run(bf16.path(), e.program);

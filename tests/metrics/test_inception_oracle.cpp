@@ -22,17 +22,12 @@
 using namespace genbox;
 using namespace genbox::metrics;
 using genbox::testing::reference_python;
+using genbox::testing::relative_error;
 using genbox::testing::run_command;
 using genbox::testing::source_dir;
 using genbox::testing::TempDir;
 
 namespace {
-
-// max |a - b| / max |b|: features are compared as whole vectors, so near-zero entries do not dominate.
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
-         b.to(torch::kFloat64).abs().max().item<double>();
-}
 
 torch::Tensor read_npy(const std::filesystem::path& path) {
   return parse_npy(genbox::testing::read_text(path), path.string());

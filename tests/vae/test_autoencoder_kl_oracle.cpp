@@ -15,14 +15,6 @@ using namespace genbox;
 using namespace genbox::vae;
 using namespace genbox::testing;
 
-namespace {
-// max |a - b| / max |b|.
-double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() /
-         b.to(torch::kFloat64).abs().max().item<double>();
-}
-}  // namespace
-
 TEST_CASE("the VAE encodes and decodes as diffusers' AutoencoderKL: fp32 to 1e-4, bf16 to 5e-2") {
   const std::string python = reference_python();
   if (python.empty() || run_command(python + " -c 'import diffusers'").exit_code != 0) {
