@@ -22,6 +22,7 @@ class Progress {
   // Ends the live line so that the next print starts on a fresh one.
   void finish_line();
   bool interactive() const { return interactive_; }
+  int64_t total() const { return total_steps_; }
 
  private:
   double steps_per_second(int64_t step) const;

@@ -1,6 +1,8 @@
 #include "diffusion/classifier.hpp"
 
 #include <fmt/format.h>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "base/errors.hpp"
@@ -78,6 +80,25 @@ ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, con
   accuracy.overall = hits.mean().item<double>();
   for (int64_t k = 0; k < num_classes; ++k)
     accuracy.per_class.push_back(hits.index({labels.eq(k)}).mean().item<double>());
+  return accuracy;
+}
+
+double fit_classifier(const SourceData& data,
+                      const std::function<torch::Tensor(const torch::Tensor&, at::Generator)>& to_pictures,
+                      const ClassifierTraining& options, uint64_t seed, const std::filesystem::path& path,
+                      nlohmann::json summary) {
+  Classifier classifier(data.shape[0], data.shape[1], data.label_count);
+  classifier->to(data.train.device());
+  at::Generator cpu = at::detail::getDefaultCPUGenerator();
+  train_classifier(
+      classifier, data.train, data.train_labels, [&](const torch::Tensor& x) { return to_pictures(x, cpu); }, options,
+      seed);
+  at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
+  const double accuracy =
+      classifier_hits(classifier, to_pictures(data.test, fixed), data.test_labels, 1000).mean().item<double>();
+  summary["test_accuracy"] = accuracy;
+  summary["epochs"] = options.epochs;
+  save_classifier(path, classifier, options.epochs, accuracy, summary);
   return accuracy;
 }
 

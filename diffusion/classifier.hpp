@@ -14,6 +14,8 @@
 #include <functional>
 #include <vector>
 
+#include "common/data/sources.hpp"
+
 namespace genbox::diffusion {
 
 class ClassifierImpl : public torch::nn::Module {
@@ -57,6 +59,15 @@ struct ClassAccuracy {
 };
 ClassAccuracy class_accuracy(Classifier& classifier, const torch::Tensor& x, const torch::Tensor& labels,
                              int64_t num_classes, int64_t batch);
+
+// `rf_dit classifier`: a classifier for the images of `data` (uint8) trained as train_classifier
+// trains it, each batch made [-1, 1] by `to_pictures` with noise from the default CPU generator,
+// its accuracy measured on the test images (noise from a generator seeded with 1), and saved at
+// `path` with `summary` plus "test_accuracy" and "epochs". Returns the accuracy.
+double fit_classifier(const SourceData& data,
+                      const std::function<torch::Tensor(const torch::Tensor&, at::Generator)>& to_pictures,
+                      const ClassifierTraining& options, uint64_t seed, const std::filesystem::path& path,
+                      nlohmann::json summary);
 
 // Writes the trained classifier to `path` (its directory created) and `summary` beside it as
 // path + ".json"; the checkpoint records `epochs` and the test error 1 - accuracy.

@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/data/sources.hpp"
+#include "diffusion/model_space.hpp"
 #include "diffusion/samplers.hpp"
 #include "diffusion/velocity_model.hpp"
 #include "metrics/fid_reference.hpp"
@@ -33,17 +35,25 @@ struct EvalSettings {
   int64_t batch_size = 250;
 };
 
-// Rows of the source (uint8 images, or toy points) into model space, drawing any dequantization
-// noise from the generator.
-using ToModelSpace = std::function<torch::Tensor(const torch::Tensor&, at::Generator)>;
+// Rows of the source (uint8 images, or toy points) as the scorers see samples: [-1, 1] images
+// (also when the flow runs on latents) or the points, drawing any dequantization noise from the
+// generator.
+using ToPictures = std::function<torch::Tensor(const torch::Tensor&, at::Generator)>;
 
-// The sweep at `sample`'s sampler over eval.steps x eval.guidance for `num_classes` classes (0:
+// FID's reference (metrics/fid_reference.hpp): the training images of `data`, or the first
+// eval.fid_reference of them, against its test images; none when eval.fid_samples is 0 or the
+// data are not images.
+std::optional<metrics::FidReference> fid_reference(const EvalSettings& eval, const metrics::FidSettings& settings,
+                                                   const SourceData& data, const std::string& dataset,
+                                                   const torch::Device& device);
+
+// The sweep at `sample`'s sampler over eval.steps x eval.guidance, sampled in `space`, for `num_classes` classes (0:
 // unconditional), printed a row at a time, into results["sweep"], with "fd_train_vs_test",
 // "classifier_test_accuracy", "fid_input" and "fid_reference" beside it. Without the classifier
 // file (images only) there is no FD and a line says how to make one; without `fid` no FID.
 // The FD's rows are drawn from run_seed + 31, the samples at s steps from run_seed + 1000 + s.
-void quality_eval(VelocityModel& model, const SourceData& data, int64_t num_classes, const ToModelSpace& to_model_space,
-                  const EvalSettings& eval, const std::filesystem::path& classifier_file,
+void quality_eval(VelocityModel& model, const SourceData& data, const ModelSpace& space, int64_t num_classes,
+                  const ToPictures& to_pictures, const EvalSettings& eval, const std::filesystem::path& classifier_file,
                   const metrics::FidReference* fid, const std::string& fid_input, const SamplingOptions& sample,
                   const std::string& precision, int64_t run_seed, nlohmann::json& results);
 

@@ -26,13 +26,13 @@ torch::Tensor sweep_labels(int64_t n, int64_t num_classes, int64_t null_class, c
                      : torch::full({n}, null_class, torch::TensorOptions(device).dtype(torch::kLong));
 }
 
-nlohmann::json sample_fid(VelocityModel& model, const std::vector<int64_t>& example_shape, int64_t num_classes,
+nlohmann::json sample_fid(VelocityModel& model, const ModelSpace& space, int64_t num_classes,
                           const SamplingOptions& options, const std::string& precision, int64_t batch_size,
                           int64_t seed, const metrics::FidReference& reference, int64_t n) {
   const torch::Tensor labels = sweep_labels(n, num_classes, model.null_class, model.module()->parameters()[0].device());
   const QualitySweep one{{options.steps}, {options.guidance}, batch_size, precision, seed - options.steps};
-  nlohmann::json row = quality_sweep(model, example_shape, labels, num_classes, options, one,
-                                     {fid_scorer(reference, n)}, nullptr, [](const nlohmann::json&) {})[0];
+  nlohmann::json row = quality_sweep(model, space, labels, num_classes, options, one, {fid_scorer(reference, n)},
+                                     nullptr, [](const nlohmann::json&) {})[0];
   row.erase("steps");
   row.erase("guidance");
   return row;
@@ -44,9 +44,9 @@ Scorer fid_scorer(const metrics::FidReference& reference, int64_t n) {
   };
 }
 
-nlohmann::json quality_sweep(VelocityModel& model, const std::vector<int64_t>& example_shape,
-                             const torch::Tensor& labels, int64_t num_classes, const SamplingOptions& base,
-                             const QualitySweep& sweep, const std::vector<Scorer>& scorers, Classifier* classifier,
+nlohmann::json quality_sweep(VelocityModel& model, const ModelSpace& space, const torch::Tensor& labels,
+                             int64_t num_classes, const SamplingOptions& base, const QualitySweep& sweep,
+                             const std::vector<Scorer>& scorers, Classifier* classifier,
                              const std::function<void(const nlohmann::json&)>& on_row) {
   nlohmann::json rows = nlohmann::json::array();
   for (int64_t steps : sweep.steps) {
@@ -54,8 +54,8 @@ nlohmann::json quality_sweep(VelocityModel& model, const std::vector<int64_t>& e
       if (num_classes == 0 && guidance != sweep.guidance.front()) continue;
       SamplingOptions options = base;
       std::tie(options.steps, options.guidance) = std::tuple(steps, guidance);
-      torch::Tensor x = generate_in_batches(model, example_shape, labels, options, sweep.precision, sweep.batch_size,
-                                            sweep.seed + steps);
+      const torch::Tensor x = space.pixels(generate_in_batches(model, space.shape, labels, options, sweep.precision,
+                                                               sweep.batch_size, sweep.seed + steps));
       nlohmann::json row = {{"steps", steps}, {"guidance", num_classes ? guidance : 1.0}};
       for (const Scorer& score : scorers) row.update(score(x));
       if (classifier && num_classes) {

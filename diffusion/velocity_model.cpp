@@ -69,6 +69,11 @@ double ode_bits_per_dim(VelocityModel& model, const torch::Tensor& x, int64_t st
   return bits_per_dim(log_p_unit, dim).mean().item<double>();
 }
 
+double ode_latent_bits_per_dim(VelocityModel& model, const torch::Tensor& z, int64_t steps, at::Generator generator) {
+  const double nats = -unconditional_log_likelihood(model, z, steps, generator).mean().item<double>();
+  return nats / (double(z[0].numel()) * std::log(2.0));
+}
+
 double ode_negative_log_likelihood(VelocityModel& model, const torch::Tensor& x, int64_t steps,
                                    at::Generator generator) {
   return -unconditional_log_likelihood(model, x, steps, generator).mean().item<double>();

@@ -54,6 +54,10 @@ double validation_loss(VelocityModel& model, const torch::Tensor& x0, const torc
 double ode_bits_per_dim(VelocityModel& model, const torch::Tensor& x, int64_t steps, at::Generator generator);
 double ode_negative_log_likelihood(VelocityModel& model, const torch::Tensor& x, int64_t steps,
                                    at::Generator generator);
+// The same for latents z (scaled, continuous): -log2 p(z) / D with D the latent's size, no
+// dequantization. It measures the flow's fit to the latent distribution and does not compare
+// with pixel bits/dim.
+double ode_latent_bits_per_dim(VelocityModel& model, const torch::Tensor& z, int64_t steps, at::Generator generator);
 
 struct SamplingOptions {
   int64_t steps = 16;             // ODE steps from t = 1 to 0

@@ -2,6 +2,9 @@
 // 2024): z_t = (1 - t) x0 + t eps, the network predicts v = eps - x0 under plain MSE, timesteps
 // drawn logit-normal, sampling from t = 1 to 0 with Euler or Heun and classifier-free guidance.
 //
+// With data.latents.vae naming a diffusers VAE folder, the model trains on the VAE's latents of
+// the images (encoded once, cached) as SD3 does, and every sample is decoded back to pixels.
+//
 //   rf_dit train [-c FILE.toml] [key=value ...] [--resume RUN_DIR]
 //   rf_dit sample RUN_DIR [--n N]   a grid (one row per class) and a 1..32-step sweep
 //   rf_dit classifier               the CNN whose features the Frechet distance uses
@@ -40,34 +43,49 @@ using namespace genbox;
 using namespace genbox::diffusion;
 
 // ----------------------------------------------------------------------------------------------
-// Data: images stay uint8 and become dequantized [-1, 1] per batch; toy sets are float [N, 2].
+// Data: images stay uint8 and become dequantized [-1, 1] per batch, or are encoded once into a
+// VAE's latents; toy sets are float [N, 2].
 
 struct Data : SourceData {
-  int64_t num_classes = 0;  // classes the model is conditioned on: 0 when unconditional or toy
+  int64_t num_classes = 0;                    // classes the model is conditioned on: 0 when unconditional or toy
+  ModelSpace space;                           // what the model sees: pixels, points or latents
+  std::shared_ptr<vae::LatentSpace> latents;  // with data.latents.vae
 };
 
-Data load_data(const RfConfig& c, torch::Device device, bool need_train) {
-  Data data{load_source(c.data, c.run.seed, device, need_train)};
+// The DiT's options for the data as the model sees it (pixels or latents).
+DitOptions dit_options(const RfConfig& c, const Data& data) {
+  DitOptions o = with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
+  const std::vector<int64_t>& shape = data.space.shape;
+  std::tie(o.channels, o.image_size, o.num_classes) = std::tuple(shape[0], shape[1], data.num_classes);
+  if (shape[1] != shape[2] || shape[1] % o.patch != 0)
+    throw ConfigError(fmt::format("model.patch = {} must divide the {}x{} {}", o.patch, shape[1], shape[2],
+                                  data.latents ? "latents" : "images"));
+  return o;
+}
+
+// With data.latents the model's shape is checked first, then `encode` says which splits to encode.
+enum class Encode { kNothing, kTest, kTrainAndTest };
+Data load_data(const RfConfig& c, torch::Device device, bool need_train, Encode encode = Encode::kNothing) {
+  Data data{load_source(c.data, c.run.seed, device, need_train), 0, {}, nullptr};
   data.num_classes = data.images && c.model.conditional ? data.label_count : 0;
+  data.space.shape = data.shape;
+  if (c.latents.enabled()) {
+    data.latents = std::make_shared<vae::LatentSpace>(c.latents, data, device);
+    data.space = {data.latents->shape(), [l = data.latents](const torch::Tensor& z) { return l->to_pixels(z); }};
+    dit_options(c, data);
+    if (encode != Encode::kNothing) data.latents->encode(data, encode == Encode::kTrainAndTest);
+    data.meta["latents"] = data.latents->meta();
+  }
   return data;
 }
 
-// Model space: dequantized pixels mapped from [0,1] to [-1,1], or the toy points themselves.
-torch::Tensor to_model_space(const Data& data, const torch::Tensor& rows, at::Generator generator) {
+// As pictures: dequantized pixels mapped from [0,1] to [-1,1], or the toy points themselves.
+torch::Tensor to_pictures(const SourceData& data, const torch::Tensor& rows, at::Generator generator) {
   return data.images ? dequantize(rows, generator) * 2 - 1 : rows;
 }
 
 // ----------------------------------------------------------------------------------------------
 // Model: a DiT for images, a small MLP for toy 2D sets; both map (x_t, t, label) to a velocity.
-
-DitOptions dit_options(const RfConfig& c, const Data& data) {
-  DitOptions o = with_preset(c.model.dit, c.model.preset, c.model.width, c.model.depth, c.model.heads, c.model.patch);
-  std::tie(o.channels, o.image_size, o.num_classes) = std::tuple(data.shape[0], data.shape[1], data.num_classes);
-  if (data.shape[1] != data.shape[2] || data.shape[1] % o.patch != 0)
-    throw ConfigError(
-        fmt::format("model.patch = {} must divide the {}x{} images", o.patch, data.shape[1], data.shape[2]));
-  return o;
-}
 
 VelocityModel build_model(const RfConfig& c, const Data& data, torch::Device device) {
   VelocityModel model;
@@ -91,7 +109,8 @@ struct Batch {
 
 Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows, int64_t null_class,
                  at::Generator cpu) {
-  torch::Tensor x0 = to_model_space(data, train_rows(data, rows, cpu), cpu);
+  torch::Tensor x0 =
+      data.latents ? data.latents->train_latents(data, rows, cpu) : to_pictures(data, train_rows(data, rows, cpu), cpu);
   torch::Tensor labels = data.num_classes ? data.train_labels.index_select(0, rows)
                                           : torch::full({x0.size(0)}, null_class, rows.options());
   return {x0, draw_flow_inputs(x0, labels, null_class, c.model.label_dropout, c.flow, cpu)};
@@ -101,30 +120,23 @@ Batch draw_batch(const Data& data, const RfConfig& c, const torch::Tensor& rows,
 // Pictures: images one row per class (at least 4 rows); toy sets a cloud of thousands of points.
 SampleSheet sheet_for(const Data& data, int64_t per_row, int64_t seed, torch::Device device) {
   int64_t rows = data.images ? std::max<int64_t>(data.num_classes, 4) : 4096 / per_row;
-  return sample_sheet(data.shape, rows, per_row, data.num_classes, seed, device);
+  return sample_sheet(data.space.shape, rows, per_row, data.num_classes, seed, device);
 }
 
 void write_picture(const Data& data, const torch::Tensor& x, int64_t per_row, const std::filesystem::path& path) {
-  write_png(path, data.images ? make_grid(((x + 1) / 2).clamp(0, 1).cpu(), per_row) : scatter_image(x, 4.5, 256));
+  write_png(path, data.images ? make_grid(((data.space.pixels(x) + 1) / 2).clamp(0, 1).cpu(), per_row)
+                              : scatter_image(x, 4.5, 256));
 }
 
 // Validation loss: a fixed test batch with fixed timesteps and noise, so values compare.
 double validation_loss(VelocityModel& model, const Data& data, const RfConfig& c) {
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 7919);
   int64_t n = std::min<int64_t>(c.eval.batch_size, data.test.size(0));
-  torch::Tensor x0 = to_model_space(data, data.test.narrow(0, 0, n), generator);
+  torch::Tensor x0 =
+      data.latents ? data.latents->test_latents(n) : to_pictures(data, data.test.narrow(0, 0, n), generator);
   torch::Tensor labels = data.num_classes ? data.test_labels.narrow(0, 0, n)
                                           : torch::full({n}, model.null_class, x0.options().dtype(torch::kLong));
   return diffusion::validation_loss(model, x0, labels, c.run.seed + 7919 + 1, c.device.precision);
-}
-
-// FID (with KID, precision/recall and its floor) against the training images, or the first
-// eval.fid_reference of them; none when eval.fid_samples is 0.
-std::optional<metrics::FidReference> fid_reference(const RfConfig& c, const Data& data, torch::Device device) {
-  if (!data.images || c.eval.fid_samples == 0) return std::nullopt;
-  const int64_t m = c.eval.fid_reference ? std::min(c.eval.fid_reference, data.train.size(0)) : data.train.size(0);
-  return std::optional<metrics::FidReference>(std::in_place, c.fid, device, data.train.narrow(0, 0, m), data.test,
-                                              c.data.dataset);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -135,7 +147,7 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
   torch::Device device = setup_device(c.device, c.run.seed);
   World world = join_world(c.distributed, device);
   world.local_batch(c.train.batch_size, "train.batch_size");
-  Data data = load_data(c, device, true);
+  Data data = load_data(c, device, true, Encode::kTrainAndTest);
   VelocityModel model = build_model(c, data, device);
   torch::nn::Module& module = *model.module();
   auto optimizer = make_optimizer(module, c.optim);
@@ -144,12 +156,12 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
 
   nlohmann::json meta = {{"precision", c.device.precision}, {"data_shape", data.shape}, {"data", data.meta}};
   TrainingRun t(run_spec("rf_dit", schema, cli, c, device, meta), world, module, *optimizer, ema.get(), sampler);
-  t.log(fmt::format("data {}: {} train, {} test, {} classes | model: {} parameters | {}", c.data.dataset,
-                    data.train.size(0), data.test.size(0), data.num_classes, parameter_count(module),
-                    c.device.precision));
+  t.log(fmt::format("data {}: {} train, {} test, {} classes{} | model: {} parameters | {}", c.data.dataset,
+                    data.train.size(0), data.test.size(0), data.num_classes,
+                    data.latents ? " | " + data.latents->summary() : "", parameter_count(module), c.device.precision));
   SampleSheet sheet = sheet_for(data, c.sample.per_class, c.run.seed, device);
   std::optional<metrics::FidReference> fid =
-      c.eval.fid_every && t.evaluates() ? fid_reference(c, data, device) : std::nullopt;
+      c.eval.fid_every && t.evaluates() ? fid_reference(c.eval, c.fid, data, c.data.dataset, device) : std::nullopt;
   auto record = [&](double val, nlohmann::json values) {
     values["val_loss"] = val;
     std::string line = fmt::format("validation loss {:.4f}", val);
@@ -184,7 +196,7 @@ int train(RfConfig& c, const Schema& schema, const CommandLine& cli) {
         EmaWeights averaged(t);
         val = validation_loss(model, data, c);
         if (fid && t.due(c.eval.fid_every))
-          values = sample_fid(model, data.shape, data.num_classes, c.sample, c.device.precision, c.eval.batch_size,
+          values = sample_fid(model, data.space, data.num_classes, c.sample, c.device.precision, c.eval.batch_size,
                               c.run.seed + 2000, *fid, c.eval.fid_samples);
       }
       record(val, values);
@@ -215,7 +227,7 @@ struct LoadedRun {
 LoadedRun load_run(const RfConfig& c, const std::string& dir, bool need_train) {
   torch::Device device = setup_device(c.device, c.run.seed);
   OpenedRun opened = open_run(dir, c.sample.checkpoint);
-  Data data = load_data(c, device, need_train);
+  Data data = load_data(c, device, need_train, need_train ? Encode::kTest : Encode::kNothing);
   VelocityModel model = build_model(c, data, device);
   load_run_weights(opened, *model.module(), c.sample.use_ema);
   return {std::move(opened), std::move(data), std::move(model), device};
@@ -233,11 +245,11 @@ int sample(const RfConfig& c, const CommandLine& cli) {
   fmt::print("wrote {}\n", grid.string());
   if (!r.data.images) return kExitOk;
   if (std::optional<int64_t> count = cli.integer_option("images")) {  // one file per sample, for `fid score`
-    torch::Tensor images = generate_in_batches(r.model, r.data.shape,
+    torch::Tensor images = generate_in_batches(r.model, r.data.space.shape,
                                                sweep_labels(*count, r.data.num_classes, r.model.null_class, r.device),
                                                c.sample, c.device.precision, c.eval.batch_size, c.run.seed + 3);
     std::filesystem::path dir = grid.parent_path() / ("images_" + grid.stem().string().substr(7));
-    write_png_folder(dir, (images + 1) / 2);
+    write_png_folder(dir, (r.data.space.pixels(images) + 1) / 2);
     fmt::print("wrote {} images into {}\n", *count, dir.string());
   }
 
@@ -254,23 +266,12 @@ int sample(const RfConfig& c, const CommandLine& cli) {
 // The FD classifier: trained here on the run config's dataset, stored at eval.classifier.
 int classifier(RfConfig& c) {
   torch::Device device = setup_device(c.device, c.run.seed);
-  Data data = load_data(c, device, true);
+  SourceData data = load_source(c.data, c.run.seed, device, true);  // pixels, also for a latent-space run
   if (!data.images) throw UsageError("the classifier needs an image dataset, not " + c.data.dataset);
-  Classifier classifier(data.shape[0], data.shape[1], data.label_count);
-  classifier->to(device);
-  at::Generator cpu = at::detail::getDefaultCPUGenerator();
-  train_classifier(
-      classifier, data.train, data.train_labels, [&](const torch::Tensor& x) { return to_model_space(data, x, cpu); },
-      c.classifier, static_cast<uint64_t>(c.run.seed) + 5);
-  at::Generator fixed = at::make_generator<at::CPUGeneratorImpl>(1);
-  double accuracy =
-      classifier_hits(classifier, to_model_space(data, data.test, fixed), data.test_labels, 1000).mean().item<double>();
   std::filesystem::path path = classifier_path(c.eval.classifier, c.run.out_dir);
-  save_classifier(path, classifier, c.classifier.epochs, accuracy,
-                  {{"dataset", c.data.dataset},
-                   {"root", c.data.root},
-                   {"test_accuracy", accuracy},
-                   {"epochs", c.classifier.epochs}});
+  double accuracy = fit_classifier(
+      data, [&](const torch::Tensor& x, at::Generator g) { return to_pictures(data, x, g); }, c.classifier,
+      static_cast<uint64_t>(c.run.seed) + 5, path, {{"dataset", c.data.dataset}, {"root", c.data.root}});
   fmt::print("classifier test accuracy {:.4f}{} | wrote {}\n", accuracy,
              accuracy < 0.9 ? " (below 0.90: Frechet distances from it mean little)" : "", path.string());
   return kExitOk;
@@ -282,21 +283,25 @@ int eval(const RfConfig& c, const CommandLine& cli) {
   nlohmann::json results = {{"dataset", c.data.dataset}, {"checkpoint", c.sample.checkpoint}};
   results["val_loss"] = validation_loss(r.model, data, c);
   fmt::print("validation loss {:.4f}\n", results["val_loss"].get<double>());
-  std::optional<metrics::FidReference> fid = fid_reference(c, data, r.device);
+  std::optional<metrics::FidReference> fid = fid_reference(c.eval, c.fid, data, c.data.dataset, r.device);
   quality_eval(
-      r.model, data, data.num_classes,
-      [&](const torch::Tensor& x, at::Generator g) { return to_model_space(data, x, g); }, c.eval,
+      r.model, data, data.space, data.num_classes,
+      [&](const torch::Tensor& x, at::Generator g) { return to_pictures(data, x, g); }, c.eval,
       classifier_path(c.eval.classifier, r.opened.run.out_dir()), fid ? &*fid : nullptr, c.fid.input, c.sample,
       c.device.precision, c.run.seed, results);
 
-  // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally.
+  // Bits/dim through the probability-flow ODE, dequantized as NICE does, unconditionally; in
+  // latent space the latents' own (bpd_latent), which does not compare with pixels'.
   if (c.eval.likelihood_images > 0) {
     int64_t m = std::min(c.eval.likelihood_images, data.test.size(0));
     at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(c.run.seed + 7);
-    const torch::Tensor x = to_model_space(data, data.test.narrow(0, 0, m), noise);
-    const char* key = data.images ? "bpd" : "nll";
-    results[key] = data.images ? ode_bits_per_dim(r.model, x, c.eval.likelihood_steps, noise)
-                               : ode_negative_log_likelihood(r.model, x, c.eval.likelihood_steps, noise);
+    const int64_t steps = c.eval.likelihood_steps;
+    const char* key = data.latents ? "bpd_latent" : data.images ? "bpd" : "nll";
+    const torch::Tensor x =
+        data.latents ? data.latents->test_latents(m) : to_pictures(data, data.test.narrow(0, 0, m), noise);
+    results[key] = data.latents  ? ode_latent_bits_per_dim(r.model, x, steps, noise)
+                   : data.images ? ode_bits_per_dim(r.model, x, steps, noise)
+                                 : ode_negative_log_likelihood(r.model, x, steps, noise);
     fmt::print("{} ({} test examples, {} Heun steps): {:.4f}\n", key, m, c.eval.likelihood_steps,
                results[key].get<double>());
   }
@@ -319,7 +324,7 @@ int bench(RfConfig& c, const CommandLine& cli) {
   World world = join_world(c.distributed, device);
   const int64_t local_batch = world.local_batch(c.train.batch_size, "train.batch_size");
   const int64_t steps = cli.integer_option("steps").value_or(20);
-  Data data = load_data(c, device, true);
+  Data data = load_data(c, device, true, Encode::kTrainAndTest);
   if (!data.images) throw UsageError("bench measures the DiT; use an image dataset");
   VelocityModel model = build_model(c, data, device);
   world.broadcast_module(*model.module());

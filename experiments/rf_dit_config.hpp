@@ -15,6 +15,7 @@
 #include "diffusion/rectified_flow.hpp"
 #include "diffusion/velocity_model.hpp"
 #include "metrics/fid_settings.hpp"
+#include "vae/latent_space.hpp"
 
 namespace genbox {
 
@@ -23,6 +24,7 @@ struct RfConfig {
   DeviceSettings device;
   DistributedSettings distributed;
   DataSource data;
+  vae::LatentSettings latents;
   struct {
     std::string preset = "tiny";
     int64_t width = 0, depth = 0, heads = 0, patch = 0;
@@ -67,6 +69,7 @@ inline Schema describe(RfConfig& c) {
   describe(s, c.device);
   describe(s, c.distributed);
   describe(s, c.data);
+  vae::describe(s, c.latents);
   s.add_choice("model.preset", c.model.preset, {"tiny", "small", "base"},
                "DiT size: tiny (CPU), small (DiT-S), base (DiT-B)");
   s.add("model.width", c.model.width, 0, 65536, "token width; 0: the preset's");

@@ -279,4 +279,20 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+vae::AutoencoderKL small_random_vae(int64_t channels, double weight_std, uint64_t seed) {
+  vae::AutoencoderConfig c;
+  c.in_channels = c.out_channels = channels;
+  c.latent_channels = 4;
+  c.block_out_channels = {8, 16};
+  c.norm_num_groups = 4;
+  c.scaling_factor = 1.5305;
+  c.shift_factor = 0.0609;
+  torch::manual_seed(seed);
+  vae::AutoencoderKL vae(c);
+  torch::NoGradGuard no_grad;
+  for (auto& p : vae->parameters()) p.normal_(0, weight_std);
+  vae->eval();
+  return vae;
+}
+
 }  // namespace genbox::testing

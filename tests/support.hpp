@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "vae/autoencoder_kl.hpp"
+
 namespace genbox::testing {
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.
@@ -148,5 +150,9 @@ inline std::string read_text(const std::filesystem::path& path) {
   out << in.rdbuf();
   return out.str();
 }
+
+// A small VAE (`channels` -> 4 latent channels, blocks of 8 and 16, 2 pixels per latent, SD3's
+// scaling and shift) with weights drawn N(0, weight_std^2) after seeding `seed`, in eval mode.
+vae::AutoencoderKL small_random_vae(int64_t channels, double weight_std, uint64_t seed);
 
 }  // namespace genbox::testing

@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 #include "base/errors.hpp"
 #include "base/fsutil.hpp"
@@ -109,6 +111,26 @@ AutoencoderConfig parse_autoencoder_config(const std::string& json, const std::s
       fail("norm_num_groups", fmt::format("= {} does not divide the block width {}", c.norm_num_groups, channels));
   if (c.scaling_factor == 0) fail("scaling_factor", "must not be 0");
   return c;
+}
+
+std::string autoencoder_config_json(const AutoencoderConfig& c) {
+  const auto blocks = c.block_out_channels.size();
+  const nlohmann::json j = {{"_class_name", "AutoencoderKL"},
+                            {"act_fn", "silu"},
+                            {"block_out_channels", c.block_out_channels},
+                            {"down_block_types", std::vector<std::string>(blocks, "DownEncoderBlock2D")},
+                            {"up_block_types", std::vector<std::string>(blocks, "UpDecoderBlock2D")},
+                            {"in_channels", c.in_channels},
+                            {"out_channels", c.out_channels},
+                            {"latent_channels", c.latent_channels},
+                            {"layers_per_block", c.layers_per_block},
+                            {"norm_num_groups", c.norm_num_groups},
+                            {"scaling_factor", c.scaling_factor},
+                            {"shift_factor", c.shift_factor},
+                            {"use_quant_conv", c.use_quant_conv},
+                            {"use_post_quant_conv", c.use_post_quant_conv},
+                            {"mid_block_add_attention", c.mid_block_add_attention}};
+  return j.dump(2) + "\n";
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -282,6 +304,15 @@ AutoencoderKL load_autoencoder_kl(const std::filesystem::path& folder, const tor
     if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
   model->eval();
   return model;
+}
+
+void save_autoencoder_kl(const std::filesystem::path& folder, AutoencoderKL& model) {
+  std::filesystem::create_directories(folder);
+  Safetensors contents;
+  for (const auto& item : model->named_parameters())
+    contents.tensors.emplace_back(item.key(), item.value().detach().to(torch::kCPU).contiguous());
+  write_safetensors(folder / "diffusion_pytorch_model.safetensors", contents);
+  write_file_atomic(folder / "config.json", autoencoder_config_json(model->config()));
 }
 
 }  // namespace genbox::vae

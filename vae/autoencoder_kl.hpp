@@ -52,6 +52,10 @@ struct AutoencoderConfig {
 // wrong kind or range is a DataError naming `source` and the key.
 AutoencoderConfig parse_autoencoder_config(const std::string& json, const std::string& source);
 
+// The config.json diffusers writes for `config` (with _class_name and the block types), which
+// parse_autoencoder_config reads back to `config`.
+std::string autoencoder_config_json(const AutoencoderConfig& config);
+
 class ResnetBlockImpl : public torch::nn::Module {
  public:
   ResnetBlockImpl(int64_t in, int64_t out, int64_t groups);
@@ -153,5 +157,9 @@ TORCH_MODULE(AutoencoderKL);
 // in eval mode. A missing file, a missing or surplus tensor, a tensor of the wrong shape, a
 // damaged file or a config it cannot build is a DataError naming the file (and the tensor or key).
 AutoencoderKL load_autoencoder_kl(const std::filesystem::path& folder, const torch::Device& device);
+
+// Writes `model` as a diffusers VAE folder (the folder created, each file written atomically):
+// what load_autoencoder_kl and diffusers' AutoencoderKL.from_pretrained read.
+void save_autoencoder_kl(const std::filesystem::path& folder, AutoencoderKL& model);
 
 }  // namespace genbox::vae

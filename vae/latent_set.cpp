@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
+
 #include "base/errors.hpp"
 #include "base/progress.hpp"
 #include "common/content_key.hpp"
@@ -25,7 +27,13 @@ std::pair<torch::Tensor, torch::Tensor> encode_all(AutoencoderKL& vae, const tor
     const Posterior p = vae->encode(x);
     means.push_back(p.mean.to(torch::kCPU).contiguous());
     stds.push_back(p.std.to(torch::kCPU).contiguous());
-    if (!what.empty()) progress.update(done + first + count, what);
+    if (what.empty()) continue;
+    const int64_t now = done + first + count, total = progress.total();
+    progress.update(now, what);
+    if (!progress.interactive() && now * 10 / total != (now - count) * 10 / total) {  // a tenth of the way, logged
+      fmt::print("{}\n", progress.line(now, what));
+      std::fflush(stdout);
+    }
   }
   return {torch::cat(means), torch::cat(stds)};
 }
@@ -68,7 +76,8 @@ LatentSet cached_latent_set(AutoencoderKL& vae, const std::string& weights_key, 
       for (const auto& name : names)
         whole = whole && stored.count(name) && stored.at(name).dim() == 4 && stored.at(name).size(0) == pixels.size(0);
       if (whole) {
-        LatentSet set{stored.at("mean"), stored.at("std")};
+        LatentSet set;
+        std::tie(set.mean, set.std) = std::pair(stored.at("mean"), stored.at("std"));
         if (flips)
           std::tie(set.flipped_mean, set.flipped_std) = std::pair(stored.at("flipped_mean"), stored.at("flipped_std"));
         set.file = file;

@@ -171,8 +171,12 @@ torch::Tensor train_rows(const SourceData& data, const torch::Tensor& indices, a
   if (!data.hflip) return rows;
   const int64_t n = rows.size(0);
   torch::Tensor images = rows.view({n, data.shape[0], data.shape[1], data.shape[2]});
-  torch::Tensor heads = (torch::rand({n}, generator) < 0.5).to(rows.device()).view({n, 1, 1, 1});
+  torch::Tensor heads = flip_coins(data, n, generator).to(rows.device()).view({n, 1, 1, 1});
   return torch::where(heads, images.flip({3}), images).view(rows.sizes());
+}
+
+torch::Tensor flip_coins(const SourceData& data, int64_t n, at::Generator generator) {
+  return data.hflip ? torch::rand({n}, generator) < 0.5 : torch::Tensor();
 }
 
 void write_training_preview(const SourceData& data, const std::filesystem::path& samples_dir, int64_t seed) {

@@ -57,6 +57,9 @@ SourceData load_source(const DataSource& source, int64_t seed, c10::Device devic
 // left-right with probability 1/2 when data.hflip is set: the coins come from `generator`, the
 // run's own, so a resumed run draws the flips an unbroken one would.
 torch::Tensor train_rows(const SourceData& data, const torch::Tensor& indices, at::Generator generator);
+// train_rows' coins for n rows: bool [n] on the CPU, true where a row is flipped; undefined when
+// the set does not flip. A latent set draws them too, so both consume the generator alike.
+torch::Tensor flip_coins(const SourceData& data, int64_t n, at::Generator generator);
 
 // A grid of the first 64 training images as the model is fed them (flipped as training flips,
 // by coins of a generator of its own seeded with `seed`), written to <samples_dir>/data.png: what

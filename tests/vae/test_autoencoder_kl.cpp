@@ -132,3 +132,30 @@ TEST_CASE(
           std::filesystem::remove(f / "diffusion_pytorch_model.safetensors");
         }).find("no such file") != std::string::npos);
 }
+
+TEST_CASE("a saved VAE folder loads back to the same network and config") {
+  TempDir dir;
+  AutoencoderConfig c = small_config();
+  c.in_channels = c.out_channels = 1;
+  c.use_quant_conv = false;
+  c.mid_block_add_attention = false;
+  c.scaling_factor = 1.5305;
+  c.shift_factor = 0.0609;
+  torch::manual_seed(4);
+  AutoencoderKL original(c);
+  save_autoencoder_kl(dir / "saved", original);
+  const AutoencoderConfig read =
+      parse_autoencoder_config(read_text(dir / "saved/config.json"), (dir / "saved/config.json").string());
+  CHECK(read.in_channels == 1);
+  CHECK(read.block_out_channels == c.block_out_channels);
+  CHECK(read.norm_num_groups == c.norm_num_groups);
+  CHECK_FALSE(read.use_quant_conv);
+  CHECK(read.use_post_quant_conv);
+  CHECK_FALSE(read.mid_block_add_attention);
+  CHECK(read.scaling_factor == 1.5305);
+  CHECK(read.shift_factor == 0.0609);
+  AutoencoderKL loaded = load_autoencoder_kl(dir / "saved", torch::kCPU);
+  const auto theirs = original->named_parameters();
+  CHECK(loaded->named_parameters().size() == theirs.size());
+  for (const auto& item : loaded->named_parameters()) CHECK(torch::equal(item.value(), theirs[item.key()]));
+}

@@ -13,20 +13,7 @@ using namespace genbox::testing;
 
 namespace {
 
-AutoencoderKL random_vae() {
-  AutoencoderConfig c;
-  c.latent_channels = 4;
-  c.block_out_channels = {8, 16};
-  c.norm_num_groups = 4;
-  c.scaling_factor = 1.5305;
-  c.shift_factor = 0.0609;
-  torch::manual_seed(3);
-  AutoencoderKL vae(c);
-  torch::NoGradGuard no_grad;
-  for (auto& p : vae->parameters()) p.normal_(0, 0.2);
-  vae->eval();
-  return vae;
-}
+AutoencoderKL random_vae() { return small_random_vae(3, 0.2, 3); }
 
 torch::Tensor random_images(int64_t n, int64_t seed) {
   at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
