@@ -19,7 +19,7 @@ folder (bench/image_folder.py), for 50,000 32 x 32 PNGs and 2,000 512 x 384 JPEG
 64 x 64 by ADM's centre crop. The folders are generated once under --image-dir.
 
 The "vae" rows time SD3's VAE (its config, random weights, made once under --image-dir by
-bench/vae_oracle.py) encoding and decoding one 256 x 256 image (build/bin/bench_vae) against
+bench/vae_oracle.py) encoding and decoding one 256 x 256 image (--vae-size) (build/bin/bench_vae) against
 diffusers' AutoencoderKL (bench/vae_reference.py), in each --precisions value.
 
 The "fid" rows time FID's Inception features of --fid-images 32 x 32 PNGs resized to 299 (`fid
@@ -118,6 +118,8 @@ def main():
     parser.add_argument("--precisions", default="fp32", help="device.precision values, comma-separated")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="timed steps per run; 0: each experiment's own")
+    parser.add_argument("--vae-size", type=int, default=256,
+                        help="image side of the vae rows (64 makes PyTorch's bf16 on a CPU without native bf16 bearable)")
     parser.add_argument("--fid-images", type=int, default=5000, help="images per folder of the fid rows")
     parser.add_argument("--image-dir", default=os.path.join(os.path.expanduser(os.environ.get(
         "XDG_CACHE_HOME", "~/.cache")), "genbox", "bench-images"), help="where the image rows' folders are made")
@@ -274,19 +276,20 @@ def fid_rows(args):
 
 
 def vae_rows(args):
-    """SD3's VAE (random weights) encoding and decoding one 256 x 256 image: genbox against diffusers."""
+    """SD3's VAE (random weights) encoding and decoding one --vae-size image: genbox against diffusers."""
     rows = []
     folder = os.path.join(args.image_dir, "vae-sd3-random")
     if not os.path.isdir(folder):
         subprocess.run([args.python, os.path.join(HERE, "vae_oracle.py"), "--sd3", folder + ".part"], check=True)
         os.rename(folder + ".part", folder)
     for precision, threads in ((p, int(t)) for p in args.precisions.split(",") for t in args.threads.split(",")):
-        keys = ["--size", "256", "--batch", "1", "--threads", str(threads), "--precision", precision, "--repeats", "2"]
+        size = str(args.vae_size)
+        keys = ["--size", size, "--batch", "1", "--threads", str(threads), "--precision", precision, "--repeats", "2"]
         ours = [os.path.join(args.bin, "bench_vae"), folder] + keys
         theirs = [args.python, os.path.join(HERE, "vae_reference.py"), folder] + keys
         rounds = interleaved(ours, theirs, args.rounds)
-        for key, label, better in [("encode_images_per_s", "SD3 VAE encode, 256x256 images/s", True),
-                                   ("decode_images_per_s", "SD3 VAE decode, 256x256 images/s", True),
+        for key, label, better in [("encode_images_per_s", f"SD3 VAE encode, {size}x{size} images/s", True),
+                                   ("decode_images_per_s", f"SD3 VAE decode, {size}x{size} images/s", True),
                                    ("peak_rss_mib", "peak memory MiB", False)]:
             rows.append(paired_row("vae", precision, threads, key, label, better, rounds))
     return rows

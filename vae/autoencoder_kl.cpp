@@ -6,7 +6,6 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <vector>
 
 #include "base/errors.hpp"
@@ -280,10 +279,13 @@ AutoencoderKL load_autoencoder_kl(const std::filesystem::path& folder, const tor
           fmt::format("{}: no such file (a diffusers VAE folder holds config.json and "
                       "diffusion_pytorch_model.safetensors)",
                       file.string()));
-  AutoencoderKL model(parse_autoencoder_config(read_file(config_file), config_file.string()));
+  const AutoencoderConfig config = parse_autoencoder_config(read_file(config_file), config_file.string());
+  // The file's tensors first, the network after, each tensor dropped once copied: at most the file
+  // and the network are in memory together, never the file's bytes as well (the peak that counts
+  // against diffusers').
   std::map<std::string, torch::Tensor> file;
   for (auto& [name, tensor] : read_safetensors(weights_file).tensors) file.emplace(name, tensor);
-  std::set<std::string> used;
+  AutoencoderKL model(config);
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
     const auto found = file.find(item.key());
@@ -292,12 +294,11 @@ AutoencoderKL load_autoencoder_kl(const std::filesystem::path& folder, const tor
       throw DataError(fmt::format("{}: {} is {}, the config's network has {}", weights_file.string(), item.key(),
                                   c10::str(found->second.sizes()), c10::str(item.value().sizes())));
     item.value().copy_(found->second);
-    used.insert(item.key());
+    file.erase(found);
   }
-  for (const auto& [name, tensor] : file)
-    if (!used.count(name))
-      throw DataError(
-          fmt::format("{}: {} is not a tensor of the network config.json describes", weights_file.string(), name));
+  if (!file.empty())
+    throw DataError(fmt::format("{}: {} is not a tensor of the network config.json describes", weights_file.string(),
+                                file.begin()->first));
   model->to(device);
   // Channels-last convolutions: oneDNN's direct kernels, faster than the default layout's on the CPU.
   for (auto& p : model->parameters())
