@@ -92,7 +92,7 @@ SampleSheet sample_sheet(const std::vector<int64_t>& example_shape, int64_t rows
 
 torch::Tensor generate(VelocityModel& model, const torch::Tensor& noise, const torch::Tensor& labels,
                        const SamplingOptions& options, const std::string& precision) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all: a few per cent on small sampling steps
   const bool was_training = model.module()->is_training();
   model.module()->eval();
   AutocastGuard autocast(precision, noise.device());
