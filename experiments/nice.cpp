@@ -308,7 +308,7 @@ int bench(NiceConfig& c, const CommandLine& cli) {
   const double train_seconds = timing.step_seconds;
   at::Generator noise = at::make_generator<at::CPUGeneratorImpl>(1);
   torch::NoGradGuard no_grad;
-  const int64_t sample_batch = 1000, sample_repeats = std::max<int64_t>(steps / 4, 2);
+  const int64_t sample_batch = 1000, sample_repeats = std::max<int64_t>(steps, 2);
   double sample_seconds = timed_seconds([&] { model->sample(sample_batch, 1.0, noise); }, sample_repeats, device);
   nlohmann::json result = {{"experiment", "nice"},
                            {"device", device.str()},

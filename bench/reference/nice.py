@@ -116,7 +116,7 @@ def bench(threads, steps, options):
             u = torch.rand(1000, train.shape[1]).clamp(1e-6, 1 - 1e-6)
             model.inverse(torch.log(u) - torch.log1p(-u))
 
-    repeats = max(steps // 4, 2)
+    repeats = max(steps, 2)
     sample_seconds = common.timed_seconds(sample, repeats)
     return {"experiment": "nice", "threads": threads, "precision": o.get("device.precision", "fp32"), "batch_size": batch, "parameters": common.parameter_count(model),
             "train_examples_per_s": steps * batch / train_seconds, "train_steps_per_s": steps / train_seconds,
