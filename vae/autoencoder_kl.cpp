@@ -24,9 +24,9 @@ torch::nn::GroupNorm group_norm(int64_t groups, int64_t channels) {
   return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(kEps));
 }
 
+// The 1 x 1 convolutions and the downsamplers' stride-2 3 x 3 ones (after their own padding).
 torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel == 3 && stride == 1 ? 1 : 0));
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride));
 }
 
 }  // namespace
@@ -137,16 +137,15 @@ std::string autoencoder_config_json(const AutoencoderConfig& c) {
 
 ResnetBlockImpl::ResnetBlockImpl(int64_t in, int64_t out, int64_t groups) {
   norm1 = register_module("norm1", group_norm(groups, in));
-  conv1 = register_module("conv1", conv(in, out, 3));
+  conv1 = register_module("conv1", nn::Conv3x3(in, out));
   norm2 = register_module("norm2", group_norm(groups, out));
-  conv2 = register_module("conv2", conv(out, out, 3));
+  conv2 = register_module("conv2", nn::Conv3x3(out, out));
   if (in != out) conv_shortcut = register_module("conv_shortcut", conv(in, out, 1));
 }
 
 torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = conv1(torch::silu(norm1(x)));
-  h = conv2(torch::silu(norm2(h)));
-  return (conv_shortcut ? conv_shortcut(x) : x) + h;
+  const torch::Tensor h = conv1(torch::silu(norm1(x)));
+  return conv2(torch::silu(norm2(h)), conv_shortcut ? conv_shortcut(x) : x);
 }
 
 SpatialAttentionImpl::SpatialAttentionImpl(int64_t channels, int64_t groups) {
@@ -188,7 +187,10 @@ ResampleBlockImpl::ResampleBlockImpl(int64_t in, int64_t out, int64_t layers, in
   if (!resample) return;
   // diffusers' Downsample2D / Upsample2D hold their convolution as "conv".
   auto holder = std::make_shared<torch::nn::Module>();
-  holder->register_module("conv", down ? conv(out, out, 3, 2) : conv(out, out, 3));
+  if (down)
+    holder->register_module("conv", conv(out, out, 3, 2));
+  else
+    holder->register_module("conv", nn::Conv3x3(out, out));
   resamplers->push_back(holder);
   register_module(down ? "downsamplers" : "upsamplers", resamplers);
 }
@@ -196,22 +198,22 @@ ResampleBlockImpl::ResampleBlockImpl(int64_t in, int64_t out, int64_t layers, in
 torch::Tensor ResampleBlockImpl::forward(torch::Tensor x) {
   for (const auto& resnet : *resnets) x = resnet->as<ResnetBlock>()->forward(x);
   if (resamplers->is_empty()) return x;
-  auto conv = resamplers[0]->named_children()["conv"]->as<torch::nn::Conv2d>();
-  if (down_) return conv->forward(nnf::pad(x, nnf::PadFuncOptions({0, 1, 0, 1})));
-  return conv->forward(nnf::interpolate(
+  const auto conv = resamplers[0]->named_children()["conv"];
+  if (down_) return conv->as<torch::nn::Conv2d>()->forward(nnf::pad(x, nnf::PadFuncOptions({0, 1, 0, 1})));
+  return conv->as<nn::Conv3x3>()->forward(nnf::interpolate(
       x, nnf::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
 }
 
 EncoderImpl::EncoderImpl(const AutoencoderConfig& c) {
   const auto& widths = c.block_out_channels;
-  conv_in = register_module("conv_in", conv(c.in_channels, widths[0], 3));
+  conv_in = register_module("conv_in", nn::Conv3x3(c.in_channels, widths[0]));
   for (size_t i = 0; i < widths.size(); ++i)
     down_blocks->push_back(ResampleBlock(i == 0 ? widths[0] : widths[i - 1], widths[i], c.layers_per_block,
                                          c.norm_num_groups, true, i + 1 < widths.size()));
   register_module("down_blocks", down_blocks);
   mid_block = register_module("mid_block", MidBlock(widths.back(), c.norm_num_groups, c.mid_block_add_attention));
   conv_norm_out = register_module("conv_norm_out", group_norm(c.norm_num_groups, widths.back()));
-  conv_out = register_module("conv_out", conv(widths.back(), 2 * c.latent_channels, 3));
+  conv_out = register_module("conv_out", nn::Conv3x3(widths.back(), 2 * c.latent_channels));
 }
 
 torch::Tensor EncoderImpl::forward(const torch::Tensor& x) {
@@ -222,14 +224,14 @@ torch::Tensor EncoderImpl::forward(const torch::Tensor& x) {
 
 DecoderImpl::DecoderImpl(const AutoencoderConfig& c) {
   const std::vector<int64_t> widths(c.block_out_channels.rbegin(), c.block_out_channels.rend());
-  conv_in = register_module("conv_in", conv(c.latent_channels, widths[0], 3));
+  conv_in = register_module("conv_in", nn::Conv3x3(c.latent_channels, widths[0]));
   mid_block = register_module("mid_block", MidBlock(widths[0], c.norm_num_groups, c.mid_block_add_attention));
   for (size_t i = 0; i < widths.size(); ++i)
     up_blocks->push_back(ResampleBlock(i == 0 ? widths[0] : widths[i - 1], widths[i], c.layers_per_block + 1,
                                        c.norm_num_groups, false, i + 1 < widths.size()));
   register_module("up_blocks", up_blocks);
   conv_norm_out = register_module("conv_norm_out", group_norm(c.norm_num_groups, widths.back()));
-  conv_out = register_module("conv_out", conv(widths.back(), c.out_channels, 3));
+  conv_out = register_module("conv_out", nn::Conv3x3(widths.back(), c.out_channels));
 }
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& z) {

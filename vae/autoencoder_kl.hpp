@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "nn/conv3x3.hpp"
+
 namespace genbox::vae {
 
 // config.json of a diffusers AutoencoderKL (the keys genbox uses; the others it accepts are noted
@@ -62,7 +64,8 @@ class ResnetBlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
+  nn::Conv3x3 conv1{nullptr}, conv2{nullptr};
+  torch::nn::Conv2d conv_shortcut{nullptr};
 };
 TORCH_MODULE(ResnetBlock);
 
@@ -107,7 +110,7 @@ class EncoderImpl : public torch::nn::Module {
   explicit EncoderImpl(const AutoencoderConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // [B, 2 x latent, h, w]
 
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  nn::Conv3x3 conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks;
   MidBlock mid_block{nullptr};
   torch::nn::GroupNorm conv_norm_out{nullptr};
@@ -119,7 +122,7 @@ class DecoderImpl : public torch::nn::Module {
   explicit DecoderImpl(const AutoencoderConfig& c);
   torch::Tensor forward(const torch::Tensor& z);
 
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  nn::Conv3x3 conv_in{nullptr}, conv_out{nullptr};
   MidBlock mid_block{nullptr};
   torch::nn::ModuleList up_blocks;
   torch::nn::GroupNorm conv_norm_out{nullptr};
