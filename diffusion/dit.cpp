@@ -9,9 +9,6 @@
 namespace genbox::diffusion {
 
 namespace {
-// Layer norm without a learnable affine map: the adaLN modulation takes that role.
-torch::Tensor plain_layer_norm(const torch::Tensor& x) { return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6); }
-
 void zero_linear(torch::nn::Linear& layer) {
   torch::NoGradGuard no_grad;
   layer->weight.zero_();
@@ -80,8 +77,8 @@ DitBlockImpl::DitBlockImpl(int64_t width, int64_t heads, int64_t mlp_hidden, con
 
 torch::Tensor DitBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto m = modulation(torch::silu(c)).chunk(6, 1);
-  torch::Tensor h = gated_residual(x, m[2], attention(modulate(plain_layer_norm(x), m[0], m[1])));
-  return gated_residual(h, m[5], mlp(modulate(plain_layer_norm(h), m[3], m[4])));
+  torch::Tensor h = gated_residual(x, m[2], attention(norm_modulate(x, m[0], m[1])));
+  return gated_residual(h, m[5], mlp(norm_modulate(h, m[3], m[4])));
 }
 
 DitFinalLayerImpl::DitFinalLayerImpl(int64_t width, int64_t patch_dim) {
@@ -93,7 +90,7 @@ DitFinalLayerImpl::DitFinalLayerImpl(int64_t width, int64_t patch_dim) {
 
 torch::Tensor DitFinalLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& c) {
   auto m = modulation(torch::silu(c)).chunk(2, 1);
-  return output(modulate(plain_layer_norm(x), m[0], m[1]));
+  return output(norm_modulate(x, m[0], m[1]));
 }
 
 DitImpl::DitImpl(const DitOptions& options) : options_(options) {

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "nn/simd.hpp"
+
 namespace genbox::nn {
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -12,6 +14,64 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 namespace {
+
+// sum_i x_i^2 over a row, in double: 8 floats a step on AVX2 (the scalar loop's double sum is a
+// chain of dependent adds, a 64-wide row's worth of latency per query head).
+__attribute__((target("avx2,fma"))) double sum_of_squares_avx2(const float* x, int64_t n) {
+  __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    low = _mm256_fmadd_pd(a, a, low);
+    high = _mm256_fmadd_pd(b, b, high);
+  }
+  double lanes[4];
+  _mm256_storeu_pd(lanes, _mm256_add_pd(low, high));
+  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) sum += double(x[i]) * x[i];
+  return sum;
+}
+
+double sum_of_squares(const float* x, int64_t n) {
+  if (avx2_fma_available()) return sum_of_squares_avx2(x, n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  return sum;
+}
+
+// The backward pass's row sums: returns sum_i w_i g_i x_i and adds g_i x_i r to dw_i, in double,
+// 4 values a step on AVX2.
+__attribute__((target("avx2,fma"))) double backward_sums_avx2(const float* w, const float* g, const float* x, float r,
+                                                              double* dw, int64_t n) {
+  __m256d dot = _mm256_setzero_pd();
+  const __m256d rv = _mm256_set1_pd(r);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m256d wv = _mm256_cvtps_pd(_mm_loadu_ps(w + i)), gv = _mm256_cvtps_pd(_mm_loadu_ps(g + i)),
+                  xv = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+    dot = _mm256_add_pd(dot, _mm256_mul_pd(_mm256_mul_pd(wv, gv), xv));
+    _mm256_storeu_pd(dw + i, _mm256_add_pd(_mm256_loadu_pd(dw + i), _mm256_mul_pd(_mm256_mul_pd(gv, xv), rv)));
+  }
+  double lanes[4];
+  _mm256_storeu_pd(lanes, dot);
+  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) {
+    sum += double(w[i]) * g[i] * x[i];
+    dw[i] += double(g[i]) * x[i] * r;
+  }
+  return sum;
+}
+
+double backward_sums(const float* w, const float* g, const float* x, float r, double* dw, int64_t n) {
+  if (avx2_fma_available()) return backward_sums_avx2(w, g, x, r, dw, n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += double(w[i]) * g[i] * x[i];
+    dw[i] += double(g[i]) * x[i] * r;
+  }
+  return sum;
+}
 
 // The CPU float32 case in one pass each way over rows of `dim` contiguous values (the composite
 // of ATen ops took 1.3 ms forward and backward for one tiny-DiT query tensor, 200 k values on
@@ -30,9 +90,7 @@ class CpuRmsNorm : public torch::autograd::Function<CpuRmsNorm> {
     at::parallel_for(0, rows, 256, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
         const float* xr = xp + row * dim;
-        double sum = 0;
-        for (int64_t i = 0; i < dim; ++i) sum += double(xr[i]) * xr[i];
-        const float r = float(1.0 / std::sqrt(sum / double(dim) + eps));
+        const float r = float(1.0 / std::sqrt(sum_of_squares(xr, dim) / double(dim) + eps));
         rp[row] = r;
         float* yr = yp + row * dim;
         for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * r * wp[i];
@@ -63,11 +121,7 @@ class CpuRmsNorm : public torch::autograd::Function<CpuRmsNorm> {
         for (int64_t row = chunk * grain; row < std::min(rows, (chunk + 1) * grain); ++row) {
           const float *xr = xp + row * dim, *gr = gp + row * dim;
           const float r = rp[row];
-          double dot = 0;
-          for (int64_t i = 0; i < dim; ++i) {
-            dot += double(wp[i]) * gr[i] * xr[i];
-            dw[i] += double(gr[i]) * xr[i] * r;
-          }
+          const double dot = backward_sums(wp, gr, xr, r, dw, dim);
           const float correction = float(dot / double(dim)) * r * r * r;
           float* dxr = dxp + row * dim;
           for (int64_t i = 0; i < dim; ++i) dxr[i] = r * wp[i] * gr[i] - xr[i] * correction;

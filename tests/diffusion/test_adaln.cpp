@@ -83,3 +83,29 @@ TEST_CASE("the fused maps compute the closed forms on a hand-sized case") {
   torch::Tensor gate = torch::tensor({{2.0f, 0.0f}}), y = torch::tensor({{{1.0f, 1.0f}, {-1.0f, 5.0f}}});
   CHECK(torch::equal(gated_residual(x, gate, y), torch::tensor({{{3.0f, 2.0f}, {1.0f, 4.0f}}})));
 }
+
+// The one-pass inference form against the layer norm and modulation done in float64 ATen ops, at
+// a width of whole AVX2 steps (64) and one with none (13), with strided per-image chunks.
+TEST_CASE("norm_modulate without gradients equals the layer norm and modulation in float64") {
+  for (int64_t C : {64, 13}) {
+    CAPTURE(C);
+    torch::manual_seed(5);
+    const torch::Tensor x = torch::randn({3, 9, C}) * 4 + 1.5;
+    const std::vector<torch::Tensor> m = torch::randn({3, 2 * C}).chunk(2, 1);
+    const torch::Tensor x64 = x.to(torch::kFloat64);
+    const torch::Tensor exact =
+        torch::layer_norm(x64, {C}, {}, {}, 1e-6) * (1 + m[1].to(torch::kFloat64).unsqueeze(1)) +
+        m[0].to(torch::kFloat64).unsqueeze(1);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor fused = norm_modulate(x, m[0], m[1]);
+    CHECK(torch::allclose(fused.to(torch::kFloat64), exact, 1e-5, 1e-5));
+    CHECK(torch::allclose(fused, norm_modulate_by_ops(x, m[0], m[1]), 1e-5, 1e-5));
+  }
+  // With a gradient wanted it is the ops, bit for bit, and the gradient flows.
+  const torch::Tensor x = torch::randn({2, 4, 16}).requires_grad_(true);
+  const torch::Tensor shift = torch::randn({2, 16}), scale = torch::randn({2, 16});
+  const torch::Tensor y = norm_modulate(x, shift, scale);
+  CHECK(torch::equal(y, norm_modulate_by_ops(x, shift, scale)));
+  y.sum().backward();
+  CHECK(x.grad().defined());
+}

@@ -48,22 +48,26 @@ TEST_CASE("RMSNorm keeps zero rows finite and returns bf16 for bf16 input") {
 // The CPU float32 kernel against the same formula in float64 ATen ops: values and both
 // gradients, on a strided (permuted) input as attention hands it over.
 TEST_CASE("RMSNorm's float32 CPU kernel matches the float64 formula in value and gradients") {
-  torch::manual_seed(2);
-  RMSNorm norm(32);
-  {
-    torch::NoGradGuard no_grad;
-    norm->scale.uniform_(-2, 2);
-  }
-  torch::Tensor base = torch::randn({5, 9, 2, 32}) * torch::linspace(0.01, 10, 9).view({1, 9, 1, 1});
-  torch::Tensor x = base.permute({0, 2, 1, 3}).requires_grad_(true);  // [5, 2, 9, 32], not contiguous
-  torch::Tensor g = torch::randn({5, 2, 9, 32});
-  (norm(x) * g).sum().backward();
+  // 32: whole vector steps, as the DiT's heads; 13: a row with a scalar tail after them.
+  for (int64_t dim : {32, 13}) {
+    CAPTURE(dim);
+    torch::manual_seed(2);
+    RMSNorm norm(dim);
+    {
+      torch::NoGradGuard no_grad;
+      norm->scale.uniform_(-2, 2);
+    }
+    torch::Tensor base = torch::randn({5, 9, 2, dim}) * torch::linspace(0.01, 10, 9).view({1, 9, 1, 1});
+    torch::Tensor x = base.permute({0, 2, 1, 3}).requires_grad_(true);  // [5, 2, 9, dim], not contiguous
+    torch::Tensor g = torch::randn({5, 2, 9, dim});
+    (norm(x) * g).sum().backward();
 
-  torch::Tensor x64 = x.detach().to(torch::kFloat64).requires_grad_(true);
-  torch::Tensor w64 = norm->scale.detach().to(torch::kFloat64).requires_grad_(true);
-  torch::Tensor y64 = x64 * torch::rsqrt(x64.square().mean(-1, true) + 1e-6) * w64;
-  (y64 * g.to(torch::kFloat64)).sum().backward();
-  CHECK(torch::allclose(norm(x.detach()).to(torch::kFloat64), y64.detach(), 1e-5, 1e-5));
-  CHECK(torch::allclose(x.grad().to(torch::kFloat64), x64.grad(), 1e-4, 1e-4));
-  CHECK(torch::allclose(norm->scale.grad().to(torch::kFloat64), w64.grad(), 1e-4, 1e-4));
+    torch::Tensor x64 = x.detach().to(torch::kFloat64).requires_grad_(true);
+    torch::Tensor w64 = norm->scale.detach().to(torch::kFloat64).requires_grad_(true);
+    torch::Tensor y64 = x64 * torch::rsqrt(x64.square().mean(-1, true) + 1e-6) * w64;
+    (y64 * g.to(torch::kFloat64)).sum().backward();
+    CHECK(torch::allclose(norm(x.detach()).to(torch::kFloat64), y64.detach(), 1e-5, 1e-5));
+    CHECK(torch::allclose(x.grad().to(torch::kFloat64), x64.grad(), 1e-4, 1e-4));
+    CHECK(torch::allclose(norm->scale.grad().to(torch::kFloat64), w64.grad(), 1e-4, 1e-4));
+  }
 }
