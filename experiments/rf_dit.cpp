@@ -11,7 +11,6 @@
 //   rf_dit eval RUN_DIR             val loss, FD over steps x guidance, class accuracy, bits/dim
 //   rf_dit bench                    train/sample images/s and matmul efficiency, one JSON line
 #include <fmt/format.h>
-
 #include <torch/torch.h>
 #include <cmath>
 #include <nlohmann/json.hpp>
