@@ -111,24 +111,18 @@ class GatedResidual : public torch::autograd::Function<GatedResidual> {
 
 // One token of norm_modulate: y = (x - mean) / sqrt(var + eps) * (1 + scale) + shift over C values,
 // mean and variance in two passes. The AVX2 form takes C a multiple of 8.
-__attribute__((target("avx2,fma"))) float lane_sum(__m256 v) {
-  const __m128 pairs = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 two = _mm_add_ps(pairs, _mm_movehl_ps(pairs, pairs));
-  return _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));
-}
-
 __attribute__((target("avx2,fma"))) void norm_modulate_token_avx2(const float* x, const float* shift,
                                                                   const float* scale, float* y, int64_t C) {
   __m256 sum = _mm256_setzero_ps();
   for (int64_t c = 0; c < C; c += 8) sum = _mm256_add_ps(sum, _mm256_loadu_ps(x + c));
-  const float mean = lane_sum(sum) / float(C);
+  const float mean = nn::sum_lanes(sum) / float(C);
   const __m256 centre = _mm256_set1_ps(mean);
   __m256 squares = _mm256_setzero_ps();
   for (int64_t c = 0; c < C; c += 8) {
     const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + c), centre);
     squares = _mm256_fmadd_ps(d, d, squares);
   }
-  const __m256 rstd = _mm256_set1_ps(1.0f / std::sqrt(lane_sum(squares) / float(C) + kLayerNormEps));
+  const __m256 rstd = _mm256_set1_ps(1.0f / std::sqrt(nn::sum_lanes(squares) / float(C) + kLayerNormEps));
   const __m256 one = _mm256_set1_ps(1.0f);
   for (int64_t c = 0; c < C; c += 8) {
     const __m256 normed = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), centre), rstd);

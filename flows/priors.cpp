@@ -64,11 +64,7 @@ __attribute__((target("avx2,fma"))) void logistic_rows_avx2(const float* z, floa
         _mm256_storeu_ps(sr + j, _mm256_or_ps(magnitude, _mm256_andnot_ps(v, sign)));
       }
     }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, acc);
-    const float lane_sum =
-        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-    const float sum = logistic_columns(zr, dr, sr, j, cols, sum_rows, lane_sum);
+    const float sum = logistic_columns(zr, dr, sr, j, cols, sum_rows, nn::sum_lanes(acc));
     if (sum_rows) out[r] = sum;
   }
 }

@@ -15,4 +15,11 @@ inline bool avx2_fma_available() {
   return available;
 }
 
+// The sum of v's 8 lanes, pairwise: ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)).
+__attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
 }  // namespace genbox::nn
