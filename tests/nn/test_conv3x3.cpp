@@ -19,13 +19,17 @@ double largest_error(const torch::Tensor& got, const torch::Tensor& exact) {
   return (got.to(torch::kDouble) - exact).abs().max().item<double>() / exact.abs().max().item<double>();
 }
 
+// Whether the Winograd path runs here; when it does not, says why a test has nothing to check.
+bool winograd_runs_here() {
+  if (winograd_available()) return true;
+  MESSAGE("no AVX2 and FMA here, or GENBOX_WINOGRAD=off: the Winograd path is never taken");
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("winograd_conv3x3 equals the float64 convolution to fp32 rounding, across tile borders") {
-  if (!winograd_available()) {
-    MESSAGE("no AVX2 and FMA here: the Winograd path is never taken");
-    return;
-  }
+  if (!winograd_runs_here()) return;
   torch::NoGradGuard no_grad;
   torch::manual_seed(7);
   // Sides that are not multiples of the 4-pixel tile, one side shorter than a tile, and
@@ -60,10 +64,7 @@ TEST_CASE("winograd_conv3x3 equals the float64 convolution to fp32 rounding, acr
 }
 
 TEST_CASE("winograd_conv3x3 gives the same result in any chunking and on one or two threads") {
-  if (!winograd_available()) {
-    MESSAGE("no AVX2 and FMA here: the Winograd path is never taken");
-    return;
-  }
+  if (!winograd_runs_here()) return;
   torch::NoGradGuard no_grad;
   torch::manual_seed(8);
   const torch::Tensor x = torch::randn({3, 16, 17, 19}), weight = torch::randn({8, 16, 3, 3}), bias = torch::randn({8});
@@ -82,10 +83,7 @@ TEST_CASE("winograd_conv3x3 gives the same result in any chunking and on one or 
 }
 
 TEST_CASE("winograd_filters is G g G^T of each 3 x 3 filter") {
-  if (!winograd_available()) {
-    MESSAGE("no AVX2 and FMA here: the Winograd path is never taken");
-    return;
-  }
+  if (!winograd_runs_here()) return;
   // The first of eight filters, by hand: G g G^T at the tile's corners and centre, with G's rows
   // (1/4, 0, 0), (-1/6, -1/6, -1/6), (1/24, 1/12, 1/6) and (0, 0, 1).
   torch::Tensor weight = torch::randn({8, 1, 3, 3});
